@@ -1,0 +1,138 @@
+"""Command line: ``python -m aigc_course {check,assets,train,sample}``.
+
+    python -m aigc_course check                               environment + shipped files
+    python -m aigc_course assets --verify                     checksums only (exit 1 if one is bad)
+    python -m aigc_course train vae --preset vae_mlp2d --out data/checkpoints/vae_mlp2d
+    python -m aigc_course sample vae --checkpoint vae_conv16 --n 64 --out samples.png
+
+Errors about files or arguments print one line saying what to do (exit code 1),
+not a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import sys
+from pathlib import Path
+
+from aigc_course import assets, env
+
+
+def cmd_check(args) -> int:
+    env.set_threads()
+    rows = env.report()
+    width = max(map(len, rows))
+    print("Environment")
+    for key, value in rows.items():
+        print(f"  {key:<{width}}  {value}")
+    return _print_assets()
+
+
+def _print_assets() -> int:
+    statuses = assets.verify()
+    print(f"Shipped files (in {assets.data_dir()})")
+    for s in statuses:
+        print(f"  {s.status:<9}  {s.size / 1e6:7.2f} MB  {s.path}")
+    bad = [s for s in statuses if s.status != "ok"]
+    for s in bad:
+        print(f"\n{s.detail}", file=sys.stderr)
+    print("all files present and intact" if not bad else f"{len(bad)} file(s) need attention (see above)")
+    return 1 if bad else 0
+
+
+def cmd_assets(args) -> int:
+    if args.update:
+        for asset in assets.registry().values():
+            assets.register(assets.data_dir() / asset.path, licence=asset.licence, source=asset.source,
+                            made_by=asset.made_by)
+        print(f"refreshed sizes and sha256 in {assets.data_dir() / assets.REGISTRY_NAME}")
+    return _print_assets()
+
+
+def cmd_train(args) -> int:
+    from aigc_course.recipes import VAE_PRESETS, train_vae
+
+    env.set_threads(args.threads)
+    recipe = dataclasses.replace(VAE_PRESETS[args.preset])
+    for name in ("epochs", "seed", "beta"):
+        if getattr(args, name) is not None:
+            setattr(recipe, name, getattr(args, name))
+    command = "python -m aigc_course " + shlex.join(args.argv)
+    out = Path(args.out) if args.out else None
+    _, _, results = train_vae(recipe, out=out, command=command, iw_k=args.iw_k)
+    print(", ".join(f"{k}={v}" for k, v in results.items()))
+    if out is not None:
+        _register_if_shipped(out, args.preset, command)
+        print(f"saved {out.with_suffix('.safetensors')} and {out.with_suffix('.json')}")
+    return 0
+
+
+def _register_if_shipped(out: Path, preset: str, command: str) -> None:
+    try:
+        out.resolve().relative_to(assets.data_dir().resolve())
+    except ValueError:
+        return  # a checkpoint outside data/ is the user's own: nothing to register
+    for suffix in (".safetensors", ".json"):
+        assets.register(out.with_suffix(suffix), licence="MIT (this course)",
+                        source=f"trained by this course (preset {preset}) on data/digits.npz", made_by=command)
+
+
+def cmd_sample(args) -> int:
+    import torch
+
+    from aigc_course.checkpoints import load_checkpoint, load_pretrained
+    from aigc_course.plots import grid_array, save_png
+
+    path = Path(args.checkpoint)
+    model, card = load_checkpoint(path) if path.with_suffix(".json").exists() else load_pretrained(args.checkpoint)
+    images = model.sample(args.n, generator=torch.Generator().manual_seed(args.seed))
+    out = save_png(grid_array(images), args.out, scale=args.scale)
+    print(f"wrote {args.n} samples from {card['name']} (seed {args.seed}) to {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from aigc_course.recipes import VAE_PRESETS
+
+    parser = argparse.ArgumentParser(prog="python -m aigc_course", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("check", help="environment report and shipped-file verification").set_defaults(run=cmd_check)
+    a = sub.add_parser("assets", help="verify (or refresh) the registry of shipped files")
+    a.add_argument("--verify", action="store_true", help="check sizes and sha256 (the default)")
+    a.add_argument("--update", action="store_true", help="recompute sizes and sha256 of registered files")
+    a.set_defaults(run=cmd_assets)
+    t = sub.add_parser("train", help="train a model (reproduces a shipped checkpoint)")
+    t.add_argument("family", choices=["vae"])
+    t.add_argument("--preset", choices=sorted(VAE_PRESETS), default="vae_conv16")
+    t.add_argument("--out", help="checkpoint path without suffix, e.g. data/checkpoints/vae_conv16")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--beta", type=float, help="KL weight (1 = the ELBO; >1 = beta-VAE)")
+    t.add_argument("--iw-k", type=int, default=500, help="importance samples for the test NLL (0 skips it)")
+    t.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    t.set_defaults(run=cmd_train)
+    s = sub.add_parser("sample", help="write a PNG grid of samples")
+    s.add_argument("family", choices=["vae"])
+    s.add_argument("--checkpoint", default="vae_conv16", help="a shipped name or a checkpoint path")
+    s.add_argument("--n", type=int, default=64)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--scale", type=int, default=2)
+    s.add_argument("--out", default="samples.png")
+    s.set_defaults(run=cmd_sample)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv
+    try:
+        return args.run(args)
+    except (FileNotFoundError, ValueError) as err:  # our errors already say what to do
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

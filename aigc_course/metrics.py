@@ -1,0 +1,47 @@
+"""Numbers that say how good a generative model is, in units people can compare.
+
+For likelihood models (the VAE now, GPT later): the negative ELBO and the
+importance-weighted negative log-likelihood (NLL) in nats per image, and bits
+per dimension (nats / (pixels * ln 2)). Lower is better for all three.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from aigc_course.data import DigitDataset
+from aigc_course.models.vae import VAE, elbo, importance_weighted_log_likelihood
+
+
+def bits_per_dim(nats_per_example: float, dims: int = 784) -> float:
+    """Convert a per-example NLL in nats to bits per dimension."""
+    return nats_per_example / (dims * math.log(2))
+
+
+@torch.no_grad()
+def negative_elbo(model: VAE, data: DigitDataset, batch_size: int = 1000, seed: int = 0) -> float:
+    """Mean negative ELBO (nats per image) over ``data``, one z sample per image drawn with ``seed``."""
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
+    total = 0.0
+    for start in range(0, len(data), batch_size):
+        x = data.x[start:start + batch_size].to(device)
+        eps = torch.randn(len(x), model.latent_dim, generator=generator).to(device)
+        total += elbo(model, x, eps=eps).loss.item() * len(x)
+    return total / len(data)
+
+
+@torch.no_grad()
+def importance_weighted_nll(model: VAE, data: DigitDataset, k: int = 500, batch_size: int = 100,
+                            seed: int = 0) -> float:
+    """Mean importance-weighted NLL (nats per image) with ``k`` samples per image (Burda et al. 2015)."""
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
+    total = 0.0
+    for start in range(0, len(data), batch_size):
+        x = data.x[start:start + batch_size].to(device)
+        total -= importance_weighted_log_likelihood(model, x, k=k, generator=generator).sum().item()
+    return total / len(data)

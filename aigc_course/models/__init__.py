@@ -1,0 +1,16 @@
+"""Model families of the course, one file each. ``build_model`` turns a model card back into a model."""
+from __future__ import annotations
+
+from torch import nn
+
+from aigc_course.models.vae import VAE, VAEConfig
+
+MODELS = {"VAE": (VAE, VAEConfig)}
+
+
+def build_model(kind: str, config: dict) -> nn.Module:
+    """Instantiate model class ``kind`` (e.g. "VAE") from a plain config dict."""
+    if kind not in MODELS:
+        raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(MODELS)}")
+    model_cls, config_cls = MODELS[kind]
+    return model_cls(config_cls(**config))

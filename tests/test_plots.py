@@ -1,0 +1,46 @@
+import matplotlib
+import numpy as np
+import pytest
+import torch
+
+from aigc_course import plots
+from aigc_course.history import EVENTS
+from aigc_course.models.vae import VAE, VAEConfig
+
+matplotlib.use("Agg")
+
+
+def test_grid_array_places_images_in_order():
+    images = torch.stack([torch.full((1, 2, 2), v) for v in (0.0, 0.5, 1.0)])
+    grid = plots.grid_array(images, nrow=2, pad=1)
+    assert grid.shape == (1 + 2 * 3, 1 + 2 * 3)
+    assert grid[1, 1] == 0.0 and grid[1, 4] == 0.5 and grid[4, 1] == 1.0
+    with pytest.raises(ValueError, match="shape"):
+        plots.grid_array(np.zeros((2, 2)))
+
+
+def test_save_png_writes_scaled_image(tmp_path):
+    from PIL import Image
+    path = plots.save_png(np.eye(3), tmp_path / "x.png", scale=2)
+    img = np.asarray(Image.open(path))
+    assert img.shape == (6, 6) and img[0, 0] == 255 and img[0, 2] == 0
+
+
+def test_figures_have_titles_and_labels():
+    ax = plots.latent_scatter(torch.randn(50, 2), np.arange(50) % 10)
+    assert ax.get_xlabel() == "$z_1$" and ax.get_title()
+    with pytest.raises(ValueError, match="2-D codes"):
+        plots.latent_scatter(torch.randn(5, 3), np.zeros(5))
+    ax = plots.latent_manifold(VAE(VAEConfig(hidden=16)), n=4)
+    assert ax.get_images()[0].get_array().shape == (4 * 28, 4 * 28)
+    ax = plots.loss_curves({"train": [3, 2, 1], "test": [(1, 3.5), (3, 1.5)]})
+    assert len(ax.get_lines()) == 2
+    ax = plots.timeline(EVENTS)
+    assert len(ax.texts) == len(EVENTS)
+    matplotlib.pyplot.close("all")
+
+
+def test_timeline_is_in_chronological_order():
+    years = [e.year for e in EVENTS]
+    assert years == sorted(years)
+    assert {e.family for e in EVENTS} <= set(plots.FAMILY_COLOURS)
