@@ -1,6 +1,8 @@
 """Check helpers for the exercises: each prints exactly one deterministic verdict line.
 
-A check never raises because of the learner's answer: an unfinished exercise
+Checks print and return ``None`` (a returned value would add a second output
+line, and nbval runs cells without history, where a trailing ``;`` does not
+silence it). A check never raises because of the learner's answer: an unfinished exercise
 (``NotImplementedError``), an exception, a wrong shape or a wrong value each
 print a verdict with a hint instead. Notebooks mark the check cell with
 ``# NBVAL_CHECK_OUTPUT`` so that ``pytest --nbval-lax`` compares the verdict
@@ -46,15 +48,15 @@ def _example_posterior(seed: int = 7):
     return mu, logvar, eps
 
 
-def check_reparameterize(answer: Callable) -> bool:
+def check_reparameterize(answer: Callable) -> None:
     """Exercise 1.1: ``answer(mu, logvar, eps)`` must return mu + exp(logvar / 2) * eps."""
     mu, logvar, eps = _example_posterior()
-    return _compare("1.1", "reparameterisation", answer, (mu, logvar, eps), reparameterize(mu, logvar, eps),
+    _compare("1.1", "reparameterisation", answer, (mu, logvar, eps), reparameterize(mu, logvar, eps),
                     "z = mu + sigma * eps, and sigma = exp(logvar / 2), not exp(logvar)")
 
 
-def check_kl(answer: Callable) -> bool:
+def check_kl(answer: Callable) -> None:
     """Exercise 1.2: ``answer(mu, logvar)`` must return KL(q || N(0, I)) per example, shape (B,)."""
     mu, logvar, _ = _example_posterior()
-    return _compare("1.2", "KL divergence", answer, (mu, logvar), kl_to_standard_normal(mu, logvar),
+    _compare("1.2", "KL divergence", answer, (mu, logvar), kl_to_standard_normal(mu, logvar),
                     "KL = 0.5 * sum over latent dims of (mu^2 + exp(logvar) - 1 - logvar), one value per example")

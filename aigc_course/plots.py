@@ -49,7 +49,7 @@ def grid_array(images, nrow: int | None = None, pad: int = 2) -> np.ndarray:
 
 
 def image_grid(images, nrow: int | None = None, title: str | None = None, ax=None, figsize=(5, 5)):
-    """Show a grid of grey images (white gaps between them, black ink on white is inverted MNIST style)."""
+    """Show a grid of grey images (white ink on black, as in MNIST), separated by white gaps."""
     ax = _new_ax(ax, figsize)
     ax.imshow(grid_array(images, nrow), cmap="gray", vmin=0, vmax=1)
     ax.set_axis_off()

@@ -60,9 +60,10 @@ def fit(model: nn.Module, step_loss: StepLoss, train_loader: DataLoader, *, epoc
             loss.backward()
             optimizer.step()
             step += 1
-            history.steps.append({"step": step, "epoch": epoch, "loss": loss.item(), **logs})
+            value = loss.item()
+            history.steps.append({"step": step, "epoch": epoch, "loss": value, **logs})
+            bar.set_postfix(epoch=epoch, loss=f"{value:.2f}", refresh=False)
             bar.update()
-            bar.set_postfix(epoch=epoch, loss=f"{loss.item():.2f}")
         if evaluate is not None and (epoch % eval_every == 0 or epoch == epochs):
             model.eval()
             with torch.no_grad():

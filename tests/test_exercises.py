@@ -10,25 +10,31 @@ def _first_line(capsys):
 
 
 def test_correct_answers(capsys):
-    assert exercises.check_reparameterize(lambda mu, logvar, eps: mu + torch.exp(0.5 * logvar) * eps)
+    exercises.check_reparameterize(lambda mu, logvar, eps: mu + torch.exp(0.5 * logvar) * eps)
     assert _first_line(capsys) == "Exercise 1.1 reparameterisation: correct"
-    assert exercises.check_kl(lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 - lv).sum(-1))
+    exercises.check_kl(lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 - lv).sum(-1))
     assert _first_line(capsys) == "Exercise 1.2 KL divergence: correct"
 
 
 def test_wrong_answers_get_a_hint_not_a_traceback(capsys):
-    assert not exercises.check_reparameterize(lambda mu, logvar, eps: mu + torch.exp(logvar) * eps)
+    exercises.check_reparameterize(lambda mu, logvar, eps: mu + torch.exp(logvar) * eps)
     assert "not yet" in _first_line(capsys)
-    assert not exercises.check_kl(lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 - lv))  # forgot the sum
+    exercises.check_kl(lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 - lv))  # forgot the sum
     assert "expected shape (5,)" in _first_line(capsys)
 
 
 def test_unfinished_and_crashing_answers(capsys):
     def unfinished(*args):
         raise NotImplementedError
-    assert not exercises.check_kl(unfinished)
+    exercises.check_kl(unfinished)
     assert "not done yet" in _first_line(capsys)
-    assert not exercises.check_kl(lambda mu, lv: mu @ lv)
+    exercises.check_kl(lambda mu, lv: mu @ lv)
     assert "your code raised RuntimeError" in _first_line(capsys)
-    assert not exercises.check_kl(lambda mu, lv: [1.0])
+    exercises.check_kl(lambda mu, lv: [1.0])
     assert "return a torch.Tensor" in _first_line(capsys)
+
+
+def test_checks_return_nothing_so_only_the_verdict_is_shown(capsys):
+    assert exercises.check_kl(lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 - lv).sum(-1)) is None
+    assert exercises.verdict("9.9", "demo", False, "a hint") is False
+    assert capsys.readouterr().out.splitlines()[-1] == "Exercise 9.9 demo: not yet - a hint"
