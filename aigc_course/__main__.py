@@ -1,9 +1,11 @@
-"""Command line: ``python -m aigc_course {check,assets,train,sample}``.
+"""Command line: ``python -m aigc_course {check,assets,train,sample,student,grade}``.
 
     python -m aigc_course check                               environment + shipped files
     python -m aigc_course assets --verify                     checksums only (exit 1 if one is bad)
     python -m aigc_course train vae --preset vae_mlp2d --out data/checkpoints/vae_mlp2d
     python -m aigc_course sample vae --checkpoint vae_conv16 --n 64 --out samples.png
+    python -m aigc_course student --out student/                 learner versions of the lessons
+    python -m aigc_course grade submissions/ --out report         score table: report.csv, report.md
 
 Errors about files or arguments print one line saying what to do (exit code 1),
 not a traceback.
@@ -92,6 +94,31 @@ def cmd_sample(args) -> int:
     return 0
 
 
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def cmd_student(args) -> int:
+    from aigc_course.grading import build_student
+
+    names = args.notebooks or sorted(p.name for p in NOTEBOOK_DIR.glob("[0-9]*.ipynb"))
+    paths = [Path(n) if Path(n).exists() else NOTEBOOK_DIR / (n if n.endswith(".ipynb") else f"{n}.ipynb")
+             for n in names]
+    for path in build_student(paths, Path(args.out)):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_grade(args) -> int:
+    from aigc_course.grading import grade_folder
+
+    rows = grade_folder(Path(args.submissions), Path(args.out), cell_timeout=args.cell_timeout,
+                        notebook_timeout=args.timeout, memory_mb=args.memory_mb)
+    print(Path(args.out).with_suffix(".md").read_text(), end="")
+    print(f"graded {len(rows)} submission(s): {Path(args.out).with_suffix('.csv')}, "
+          f"{Path(args.out).with_suffix('.md')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from aigc_course.recipes import VAE_PRESETS
 
@@ -121,6 +148,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scale", type=int, default=2)
     s.add_argument("--out", default="samples.png")
     s.set_defaults(run=cmd_sample)
+    st = sub.add_parser("student", help="write learner versions (solutions removed) of the lesson notebooks")
+    st.add_argument("notebooks", nargs="*", help="names or paths (default: every numbered lesson)")
+    st.add_argument("--out", default="student", help="output folder (default: student/)")
+    st.set_defaults(run=cmd_student)
+    g = sub.add_parser("grade", help="grade a folder of submitted notebooks into a score table")
+    g.add_argument("submissions", help="folder with LEARNER/NN_name.ipynb (or NN_name.ipynb files)")
+    g.add_argument("--out", default="report", help="report path without suffix (default: report)")
+    g.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell (default 120)")
+    g.add_argument("--timeout", type=int, default=600, help="seconds per notebook (default 600)")
+    g.add_argument("--memory-mb", type=int, default=8192, help="address-space limit of a kernel (default 8192)")
+    g.set_defaults(run=cmd_grade)
     return parser
 
 

@@ -1,15 +1,22 @@
-"""Check helpers for the exercises: each prints exactly one deterministic verdict line.
+"""The course's exercises and their checks: each check prints exactly one deterministic verdict line.
 
-Checks print and return ``None`` (a returned value would add a second output
-line, and nbval runs cells without history, where a trailing ``;`` does not
-silence it). A check never raises because of the learner's answer: an unfinished exercise
-(``NotImplementedError``), an exception, a wrong shape or a wrong value each
-print a verdict with a hint instead. Notebooks mark the check cell with
-``# NBVAL_CHECK_OUTPUT`` so that ``pytest --nbval-lax`` compares the verdict
-line with the correct one stored in the notebook.
+An exercise knows its inputs and the reference answer; ``Exercise.evaluate``
+compares a learner's function with it and returns ``(ok, line)``, never raising
+because of the learner's code: an unfinished exercise (``NotImplementedError``),
+an exception, a wrong type, shape or value each give a verdict with a hint.
+
+Notebooks call ``check_reparameterize(my_reparameterize)`` in a cell marked
+``# NBVAL_CHECK_OUTPUT``, so ``pytest --nbval-lax`` compares the printed line
+with the correct one stored in the notebook. Checks print and return ``None``
+(a returned value would add a second output, and nbval runs cells without
+history, where a trailing ``;`` does not silence it). The grader
+(``aigc_course.grading``) calls ``evaluate`` on the learner's objects instead of
+trusting printed text.
 """
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -17,46 +24,91 @@ import torch
 from aigc_course.models.vae import kl_to_standard_normal, reparameterize
 
 
-def verdict(exercise: str, title: str, ok: bool, hint: str = "") -> bool:
-    """Print ``Exercise <id> <title>: correct`` or ``...: not yet - <hint>``; return ``ok``."""
-    print(f"Exercise {exercise} {title}: " + ("correct" if ok else f"not yet - {hint}"))
-    return ok
+def verdict_line(exercise: str, title: str, ok: bool, hint: str = "") -> str:
+    """``Exercise <id> <title>: correct`` or ``Exercise <id> <title>: not yet - <hint>``."""
+    return f"Exercise {exercise} {title}: " + ("correct" if ok else f"not yet - {hint}")
 
 
-def _compare(exercise: str, title: str, answer: Callable, args: tuple, expected: torch.Tensor,
-             hint: str, atol: float = 1e-5) -> bool:
-    try:
-        got = answer(*args)
-    except NotImplementedError:
-        return verdict(exercise, title, False, "the exercise is not done yet (replace `raise NotImplementedError`)")
-    except Exception as err:  # the learner's code raised: say so in one line
-        return verdict(exercise, title, False, f"your code raised {type(err).__name__}: {err}")
-    if not isinstance(got, torch.Tensor):
-        return verdict(exercise, title, False, f"return a torch.Tensor, got {type(got).__name__}")
-    if got.shape != expected.shape:
-        return verdict(exercise, title, False, f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}; {hint}")
-    if not torch.allclose(got.float(), expected, atol=atol, rtol=1e-4):
-        return verdict(exercise, title, False, hint)
-    return verdict(exercise, title, True)
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise: where it lives, the function the learner writes, and how to test it."""
+
+    id: str
+    title: str
+    notebook: str   # file stem of the lesson, e.g. "01_vae"
+    function: str   # the name the learner's solution cell defines
+    hint: str
+    case: Callable[[], tuple[tuple, torch.Tensor]]  # () -> (inputs, expected output)
+
+    def evaluate(self, answer: Callable) -> tuple[bool, str]:
+        """Run ``answer`` on this exercise's inputs; return (correct?, verdict line)."""
+        args, _ = self.case()
+        try:
+            got = answer(*args)
+        except Exception as err:  # the learner's code raised: judged below, in one line
+            got = err
+        return self.judge(got)
+
+    def judge(self, got) -> tuple[bool, str]:
+        """Verdict for what the learner's function returned (or the exception it raised)."""
+        _, expected = self.case()
+        if isinstance(got, NotImplementedError):
+            return self._result(False, "the exercise is not done yet (replace `raise NotImplementedError`)")
+        if isinstance(got, BaseException):
+            return self._result(False, f"your code raised {type(got).__name__}: {got}")
+        if not isinstance(got, torch.Tensor):
+            return self._result(False, f"return a torch.Tensor, got {type(got).__name__}")
+        if got.shape != expected.shape:
+            return self._result(False, f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}; {self.hint}")
+        ok = torch.allclose(got.detach().float(), expected, atol=1e-5, rtol=1e-4)
+        return self._result(ok, self.hint)
+
+    def _result(self, ok: bool, hint: str) -> tuple[bool, str]:
+        return ok, verdict_line(self.id, self.title, ok, hint)
+
+    def check(self, answer: Callable) -> None:
+        """Print the verdict. Under nbgrader's autograder a wrong answer also raises
+        ``AssertionError``, because nbgrader scores a test cell by whether it raises."""
+        ok, line = self.evaluate(answer)
+        print(line)
+        if not ok and os.environ.get("NBGRADER_EXECUTION") == "autograde":
+            raise AssertionError(line)
 
 
-def _example_posterior(seed: int = 7):
+def _posterior_case(seed: int = 7) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    mu = torch.randn(5, 3, generator=g)
-    logvar = torch.randn(5, 3, generator=g)
-    eps = torch.randn(5, 3, generator=g)
-    return mu, logvar, eps
+    return torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g)
+
+
+def _reparameterize_case():
+    mu, logvar, eps = _posterior_case()
+    return (mu, logvar, eps), reparameterize(mu, logvar, eps)
+
+
+def _kl_case():
+    mu, logvar, _ = _posterior_case()
+    return (mu, logvar), kl_to_standard_normal(mu, logvar)
+
+
+EXERCISES = {e.id: e for e in (
+    Exercise("1.1", "reparameterisation", "01_vae", "my_reparameterize",
+             "z = mu + sigma * eps, and sigma = exp(logvar / 2), not exp(logvar)", _reparameterize_case),
+    Exercise("1.2", "KL divergence", "01_vae", "my_kl",
+             "KL = 0.5 * sum over latent dims of (mu^2 + exp(logvar) - 1 - logvar), one value per example",
+             _kl_case),
+)}
+
+
+def exercises_for(notebook: str) -> list[Exercise]:
+    """The exercises of one lesson notebook (by file stem), in order."""
+    return [e for e in EXERCISES.values() if e.notebook == notebook]
 
 
 def check_reparameterize(answer: Callable) -> None:
     """Exercise 1.1: ``answer(mu, logvar, eps)`` must return mu + exp(logvar / 2) * eps."""
-    mu, logvar, eps = _example_posterior()
-    _compare("1.1", "reparameterisation", answer, (mu, logvar, eps), reparameterize(mu, logvar, eps),
-                    "z = mu + sigma * eps, and sigma = exp(logvar / 2), not exp(logvar)")
+    EXERCISES["1.1"].check(answer)
 
 
 def check_kl(answer: Callable) -> None:
     """Exercise 1.2: ``answer(mu, logvar)`` must return KL(q || N(0, I)) per example, shape (B,)."""
-    mu, logvar, _ = _example_posterior()
-    _compare("1.2", "KL divergence", answer, (mu, logvar), kl_to_standard_normal(mu, logvar),
-                    "KL = 0.5 * sum over latent dims of (mu^2 + exp(logvar) - 1 - logvar), one value per example")
+    EXERCISES["1.2"].check(answer)

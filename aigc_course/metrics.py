@@ -19,18 +19,23 @@ def bits_per_dim(nats_per_example: float, dims: int = 784) -> float:
     return nats_per_example / (dims * math.log(2))
 
 
+def _mean_over(data: DigitDataset, batch_size: int, per_batch) -> float:
+    """Average ``per_batch(x)`` (a sum over the batch) over ``data`` in batches, per image."""
+    total = sum(per_batch(data.x[start:start + batch_size]) for start in range(0, len(data), batch_size))
+    return total / len(data)
+
+
 @torch.no_grad()
 def negative_elbo(model: VAE, data: DigitDataset, batch_size: int = 1000, seed: int = 0) -> float:
     """Mean negative ELBO (nats per image) over ``data``, one z sample per image drawn with ``seed``."""
     model.eval()
     generator = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
-    total = 0.0
-    for start in range(0, len(data), batch_size):
-        x = data.x[start:start + batch_size].to(device)
+
+    def batch_sum(x):
         eps = torch.randn(len(x), model.latent_dim, generator=generator).to(device)
-        total += elbo(model, x, eps=eps).loss.item() * len(x)
-    return total / len(data)
+        return elbo(model, x.to(device), eps=eps).loss.item() * len(x)
+    return _mean_over(data, batch_size, batch_sum)
 
 
 @torch.no_grad()
@@ -40,8 +45,7 @@ def importance_weighted_nll(model: VAE, data: DigitDataset, k: int = 500, batch_
     model.eval()
     generator = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
-    total = 0.0
-    for start in range(0, len(data), batch_size):
-        x = data.x[start:start + batch_size].to(device)
-        total -= importance_weighted_log_likelihood(model, x, k=k, generator=generator).sum().item()
-    return total / len(data)
+
+    def batch_sum(x):
+        return -importance_weighted_log_likelihood(model, x.to(device), k=k, generator=generator).sum().item()
+    return _mean_over(data, batch_size, batch_sum)

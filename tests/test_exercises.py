@@ -36,5 +36,19 @@ def test_unfinished_and_crashing_answers(capsys):
 
 def test_checks_return_nothing_so_only_the_verdict_is_shown(capsys):
     assert exercises.check_kl(lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 - lv).sum(-1)) is None
-    assert exercises.verdict("9.9", "demo", False, "a hint") is False
-    assert capsys.readouterr().out.splitlines()[-1] == "Exercise 9.9 demo: not yet - a hint"
+    assert exercises.verdict_line("9.9", "demo", False, "a hint") == "Exercise 9.9 demo: not yet - a hint"
+
+
+def test_evaluate_returns_the_verdict_without_printing(capsys):
+    ok, line = exercises.EXERCISES["1.1"].evaluate(lambda mu, logvar, eps: mu)
+    assert not ok and line.startswith("Exercise 1.1 reparameterisation: not yet")
+    assert capsys.readouterr().out == ""
+    assert [e.function for e in exercises.exercises_for("01_vae")] == ["my_reparameterize", "my_kl"]
+
+
+def test_wrong_answer_raises_under_nbgrader_autograde(monkeypatch, capsys):
+    import pytest
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    with pytest.raises(AssertionError, match="not yet"):
+        exercises.check_kl(lambda mu, lv: mu)
+    exercises.check_kl(lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 - lv).sum(-1))  # correct: no raise
