@@ -29,6 +29,7 @@ notebooks: setup           ## re-execute every lesson notebook in place (commits
 	for nb in notebooks/[0-9]*.ipynb; do \
 	  /usr/bin/time -v $(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" 2>&1 | \
 	    grep -E "Elapsed|Maximum resident" | sed "s|^|$$nb: |"; done
+	$(BIN)/python scripts/tidy_notebooks.py notebooks/[0-9]*.ipynb
 
 bench: setup               ## PyTorch-examples VAE vs ours, same wall-clock budget
 	$(BIN)/python benchmarks/vae_vs_pytorch_example.py

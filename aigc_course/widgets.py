@@ -43,6 +43,10 @@ def latent_map(z: np.ndarray, labels: np.ndarray, span: float, size: int = 256) 
     return canvas
 
 
+def _hex(rgba) -> str:
+    return "#" + "".join(f"{round(c * 255):02x}" for c in rgba[:3])
+
+
 def _to_pixels(z: np.ndarray, span: float, size: int) -> tuple[np.ndarray, np.ndarray]:
     z = np.atleast_2d(z)
     cols = np.floor((z[:, 0] + span) / (2 * span) * size).astype(int)
@@ -80,8 +84,10 @@ class LatentExplorer:
         self.last_update_ms = 0.0
         for s in (self.z1, self.z2):
             s.observe(self._on_change, names="value")
+        key = " ".join(f'<span style="color:{_hex(DIGIT_COLOURS(d))}">&#9632;{d}</span>' for d in range(10))
         self.widget = w.VBox([
-            w.HBox([w.VBox([w.HTML("<b>latent plane</b> (test digits, coloured by label)"), self.map_image]),
+            w.HBox([w.VBox([w.HTML("<b>latent plane</b> (test digits, coloured by label)"), self.map_image,
+                            w.HTML(key)]),
                     w.VBox([w.HTML("<b>decoder output</b> for this z"), self.digit_image])]),
             self.z1, self.z2, self.status])
         self.update()

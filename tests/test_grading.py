@@ -108,7 +108,7 @@ def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("submissions")
     escape = tmp_path_factory.mktemp("outside") / "escaped.txt"
     cases = {
-        "alice_all_right": _submission(RIGHT),
+        "alice_all_right": _submission(RIGHT, before="import matplotlib.pyplot as plt\nplt.plot([1, 2]);"),
         "bob_all_wrong": _submission(WRONG),
         "carol_partly": _submission({"my_reparameterize": RIGHT["my_reparameterize"], "my_kl": WRONG["my_kl"]}),
         "dave_infinite_loop": _submission(RIGHT, before="while True:\n    pass"),

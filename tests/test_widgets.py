@@ -44,3 +44,24 @@ def test_interpolation_explorer_ends_match_the_codes():
         mu_b = model.encode(b[None])[0]
         assert bytes(explorer.middle.value) == widgets.digit_png(torch.sigmoid(model.decode(mu_b)), 112)
     assert at_start != bytes(explorer.middle.value)
+
+
+def test_committed_notebooks_are_tidy():
+    """Widget outputs carry a readable fallback, and no stale widget state or timestamps are stored."""
+    from pathlib import Path
+
+    import nbformat
+
+    sys_path = Path(__file__).resolve().parents[1]
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("tidy", sys_path / "scripts" / "tidy_notebooks.py")
+    tidy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tidy)
+    for path in sorted((sys_path / "notebooks").glob("[0-9]*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        assert "widgets" not in nb.metadata, path.name
+        for cell in nb.cells:
+            assert "execution" not in cell.metadata, path.name
+            for output in cell.get("outputs", []):
+                if tidy.WIDGET_MIME in output.get("data", {}):
+                    assert output["data"]["text/plain"] == tidy.WIDGET_FALLBACK, path.name
