@@ -120,13 +120,14 @@ def graded(tmp_path_factory):
             "\nimport aigc_course.exercises as ex\nex.Exercise.judge = lambda self, got: (True, 'correct')"
             "\ntorch.allclose = lambda *a, **k: True\nprint('Exercise 1.1 reparameterisation: correct')")),
         "judy_escapes": _submission(RIGHT, before=f"open({str(escape)!r}, 'w').write('x')"),
+        "kim_memory_hog": _submission(RIGHT, before="hog = bytearray(64 * 2**30)"),
     }
     for learner, nb in cases.items():
         (root / learner).mkdir()
         nbformat.write(nb, root / learner / "01_vae.ipynb")
     (root / "mallory_broken").mkdir()
     (root / "mallory_broken" / "01_vae.ipynb").write_text("{ this is not json")
-    rows = grading.grade_folder(root, root / "report", cell_timeout=5, notebook_timeout=120, progress=False)
+    rows = grading.grade_folder(root, root / "report", cell_timeout=10, notebook_timeout=120, progress=False)
     return {row.learner: row for row in rows}, root, escape
 
 
@@ -143,7 +144,7 @@ def test_scores_recomputed_from_the_learners_objects(graded):
 def test_hostile_submissions_are_reported_not_fatal(graded):
     rows, _, escape = graded
     assert rows["dave_infinite_loop"].score == 2
-    assert rows["dave_infinite_loop"].errors == ["cell 0: stopped at the time limit (5 s per cell)"]
+    assert rows["dave_infinite_loop"].errors == ["cell 0: stopped at the time limit (10 s per cell)"]
     assert rows["erin_slow_answer"].results == {"1.1": True, "1.2": False}
     assert rows["frank_kernel_crash"].score == 0
     assert any("kernel died" in e for e in rows["frank_kernel_crash"].errors)
@@ -151,6 +152,8 @@ def test_hostile_submissions_are_reported_not_fatal(graded):
     assert any("check cell for exercise 1.1 is missing" in e for e in rows["heidi_no_checks"].errors)
     assert rows["judy_escapes"].score == 2 and not escape.exists()
     assert any(e.startswith("blocked: open") for e in rows["judy_escapes"].errors)
+    assert rows["kim_memory_hog"].score == 2  # the allocation fails inside the limit; the rest still runs
+    assert any("MemoryError" in e for e in rows["kim_memory_hog"].errors)
     assert rows["mallory_broken"].score == 0
     assert any("not a readable notebook" in e for e in rows["mallory_broken"].errors)
 
@@ -159,12 +162,12 @@ def test_report_files(graded):
     rows, root, _ = graded
     with open(root / "report.csv") as f:
         table = list(csv.DictReader(f))
-    assert len(table) == len(rows) == 10
+    assert len(table) == len(rows) == 11
     alice = next(r for r in table if r["learner"] == "alice_all_right")
     assert (alice["exercise 1.1"], alice["exercise 1.2"], alice["score"], alice["max"]) == ("pass", "pass", "2", "2")
     md = (root / "report.md").read_text()
     assert md.startswith("| learner | notebook | exercise 1.1 | exercise 1.2 | score | max |")
-    assert md.count("\n") == 12
+    assert md.count("\n") == 13
 
 
 def test_grade_cli(tmp_path, capsys):
