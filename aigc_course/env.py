@@ -67,7 +67,7 @@ def report() -> dict[str, str]:
     info = {
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_name(),
         "cpu cores": str(os.cpu_count()),
         "torch threads": str(torch.get_num_threads()),
         "torch": torch.__version__,
@@ -86,8 +86,20 @@ def report() -> dict[str, str]:
     return info
 
 
+def cpu_name() -> str:
+    """The processor's model name where the OS tells it (Linux: /proc/cpuinfo), else its architecture."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def hardware_summary() -> str:
     """One line describing where a run happened, for model cards."""
     device = pick_device()
-    where = torch.cuda.get_device_name() if device.type == "cuda" else f"{os.cpu_count()} CPU cores"
+    where = torch.cuda.get_device_name() if device.type == "cuda" else f"{os.cpu_count()} cores of {cpu_name()}"
     return f"{device.type}: {where}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"

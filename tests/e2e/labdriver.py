@@ -316,6 +316,10 @@ class Notebook:
         """The output area holding the slider ``label`` (the whole explorer view)."""
         return self.page.locator(".jp-OutputArea-output").filter(has=self.slider(label)).last
 
+    def widget_with(self, label: str):
+        """The outermost widget box holding the slider ``label`` (what a README screenshot shows)."""
+        return self.output_with(label).locator(".jupyter-widgets.widget-vbox").first
+
     def track(self, tag: str, img) -> None:
         self.page.evaluate(TRACK_IMG_JS, [tag, img.element_handle()])
 

@@ -27,9 +27,13 @@ def vae(lab_server, chromium, e2e_report):
     page, console = chromium
     nb = labdriver.Notebook(page, console)
     nb.open(lab_server.url(NOTEBOOK))
-    nb.opened = {"dialogs": nb.dialogs(), "toasts": nb.toasts(),
-                 "explorer_outputs": nb.cell("explorer = LatentExplorer").locator(".jp-OutputArea").all_inner_texts()}
     nb.shot("01_opened")
+    nb.opened = {"dialogs": nb.dialogs(), "toasts": nb.toasts()}
+    cell = nb.cell("explorer = LatentExplorer")
+    cell.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    nb.opened["explorer_outputs"] = cell.locator(".jp-OutputArea-output").all_text_contents()
+    nb.shot("02_explorer_before_running")
     e2e_report["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(),
                              "chromium": _chromium_version()}
     return nb
@@ -67,7 +71,7 @@ def test_run_all_finishes_without_errors(vae, e2e_report):
     seconds = vae.run_all()
     e2e_report["run_all_s"] = round(seconds, 1)
     print(f"\nRun All of {NOTEBOOK}: {seconds:.1f} s")
-    vae.shot("02_after_run_all")
+    vae.shot("03_after_run_all")
     assert vae.error_outputs() == []
     assert vae.dialogs() == [], f"a dialog appeared during Run All: {vae.dialogs()}"
     for label in ("z₁", "z₂", "t"):
@@ -76,7 +80,7 @@ def test_run_all_finishes_without_errors(vae, e2e_report):
 
 def test_latent_explorer_sliders_redraw_digit_and_status(vae, e2e_report):
     page = vae.page
-    view = vae.output_with("z₁")
+    view = vae.widget_with("z₁")
     view.scroll_into_view_if_needed()
     z1, z2 = vae.slider("z₁", view), vae.slider("z₂", view)
     digit = view.locator("img[width='196']").first
@@ -117,7 +121,7 @@ def test_latent_explorer_sliders_redraw_digit_and_status(vae, e2e_report):
 
 
 def test_interpolation_slider_redraws_the_middle_image(vae, e2e_report):
-    view = vae.output_with("t")
+    view = vae.widget_with("t")
     view.scroll_into_view_if_needed()
     t = vae.slider("t", view)
     images = view.locator("img")
