@@ -253,6 +253,26 @@ TRACK_IMG_JS = """([tag, img]) => {
 }"""
 
 
+# The box around what an element actually shows: its text, images and slider tracks, plus a margin.
+CONTENT_BOX_JS = """e => {
+  const rects = [];
+  const walker = document.createTreeWalker(e, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    if (!walker.currentNode.textContent.trim()) continue;
+    const r = document.createRange(); r.selectNodeContents(walker.currentNode); rects.push(r.getBoundingClientRect());
+  }
+  for (const el of e.querySelectorAll('img, canvas, .noUi-target, .noUi-handle')) rects.push(el.getBoundingClientRect());
+  const box = e.getBoundingClientRect(), seen = rects.filter(r => r.width > 0 && r.height > 0);
+  if (!seen.length) return {x: box.left, y: box.top, width: box.width, height: box.height};
+  const pad = 8;
+  const x0 = Math.max(box.left, Math.min(...seen.map(r => r.left)) - pad);
+  const y0 = Math.max(box.top, Math.min(...seen.map(r => r.top)) - pad);
+  const x1 = Math.min(box.right, Math.max(...seen.map(r => r.right)) + pad);
+  const y1 = Math.min(box.bottom, Math.max(...seen.map(r => r.bottom)) + pad);
+  return {x: x0, y: y0, width: x1 - x0, height: y1 - y0};
+}"""
+
+
 def readout_value(slider) -> float:
     """The number a FloatSlider shows next to it (ipywidgets writes minus as U+2212)."""
     return float(slider.locator(".widget-readout").inner_text().strip().replace("\u2212", "-"))
@@ -273,8 +293,16 @@ class Notebook:
         self.page.wait_for_timeout(2000)  # late toasts / dialogs get their chance to appear
 
     def shot(self, name: str, element=None) -> Path:
+        """Save ``name``.png: the viewport, or ``element`` cropped to what it shows (widget boxes are
+        as wide as the notebook; the empty right-hand part is cut off)."""
         path = self.shots / f"{name}.png"
-        (element or self.page).screenshot(path=str(path))
+        if element is None:
+            self.page.screenshot(path=str(path))
+        else:
+            self.page.evaluate("() => document.activeElement && document.activeElement.blur()")  # no focus ring
+            self.page.mouse.move(0, 0)  # no hover highlight
+            self.page.wait_for_timeout(200)
+            self.page.screenshot(path=str(path), clip=element.evaluate(CONTENT_BOX_JS))
         return path
 
     def dialogs(self) -> list[str]:
@@ -315,6 +343,13 @@ class Notebook:
     def output_with(self, label: str):
         """The output area holding the slider ``label`` (the whole explorer view)."""
         return self.page.locator(".jp-OutputArea-output").filter(has=self.slider(label)).last
+
+    def scroll_to(self, locator) -> None:
+        """Bring ``locator`` to the middle of the notebook. Twice: cells rendered on the way
+        (content-visibility) change their height and push the target."""
+        for _ in range(3):
+            locator.evaluate("e => e.scrollIntoView({block: 'center'})")
+            self.page.wait_for_timeout(400)
 
     def widget_with(self, label: str):
         """The outermost widget box holding the slider ``label`` (what a README screenshot shows)."""

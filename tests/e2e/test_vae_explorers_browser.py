@@ -30,8 +30,7 @@ def vae(lab_server, chromium, e2e_report):
     nb.shot("01_opened")
     nb.opened = {"dialogs": nb.dialogs(), "toasts": nb.toasts()}
     cell = nb.cell("explorer = LatentExplorer")
-    cell.scroll_into_view_if_needed()
-    page.wait_for_timeout(500)
+    nb.scroll_to(cell)
     nb.opened["explorer_outputs"] = cell.locator(".jp-OutputArea-output").all_text_contents()
     nb.shot("02_explorer_before_running")
     e2e_report["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(),
@@ -81,7 +80,7 @@ def test_run_all_finishes_without_errors(vae, e2e_report):
 def test_latent_explorer_sliders_redraw_digit_and_status(vae, e2e_report):
     page = vae.page
     view = vae.widget_with("z₁")
-    view.scroll_into_view_if_needed()
+    vae.scroll_to(view)
     z1, z2 = vae.slider("z₁", view), vae.slider("z₂", view)
     digit = view.locator("img[width='196']").first
     latent_map = view.locator("img[width='256']").first
@@ -122,7 +121,7 @@ def test_latent_explorer_sliders_redraw_digit_and_status(vae, e2e_report):
 
 def test_interpolation_slider_redraws_the_middle_image(vae, e2e_report):
     view = vae.widget_with("t")
-    view.scroll_into_view_if_needed()
+    vae.scroll_to(view)
     t = vae.slider("t", view)
     images = view.locator("img")
     assert images.count() == 3, "expected start, decoded z(t) and end images"
