@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lab test test-fast notebooks bench check clean
+.PHONY: setup lab test test-fast e2e screenshots notebooks bench check clean
 
 setup: $(STAMP)
 
@@ -26,10 +26,17 @@ lab: setup                 ## set up (first time) and open the course in Jupyter
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/00_welcome.ipynb
 
 test: setup                ## set up (first time) and run every test, with the network switched off where possible
+	@if [ "$$CI" = "true" ]; then scripts/ensure_chromium; fi
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/offline $(BIN)/python -m pytest
 
-test-fast: setup           ## unit tests only (no notebooks)
-	$(BIN)/python -m pytest tests
+e2e: setup                 ## browser tests only: JupyterLab + headless Chromium (screenshots, latency.json in artifacts/e2e/)
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/offline $(BIN)/python -m pytest tests/e2e -v -s
+
+screenshots: setup         ## regenerate docs/img/*.png of the live explorers (needs Chromium)
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/offline $(BIN)/python scripts/screenshots.py
+
+test-fast: setup           ## unit tests only (no notebooks, no browser)
+	$(BIN)/python -m pytest tests -m "not e2e"
 
 notebooks: setup           ## re-execute every lesson notebook in place (commits them with outputs)
 	for nb in notebooks/[0-9]*.ipynb; do \

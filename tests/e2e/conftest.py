@@ -25,6 +25,8 @@ def lab_server(browser_requirements, tmp_path_factory):
     """JupyterLab on 127.0.0.1 serving a temporary copy of notebooks/; its log goes to artifacts/e2e/."""
     workdir = tmp_path_factory.mktemp("jupyterlab")
     labdriver.ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for stale in [*labdriver.ARTIFACTS.glob("*.png"), labdriver.ARTIFACTS / "latency.json"]:
+        stale.unlink(missing_ok=True)  # this run's artefacts only
     log = labdriver.ARTIFACTS / "jupyter.log"
     log.unlink(missing_ok=True)
     with labdriver.JupyterLab(labdriver.REPO / "notebooks", workdir, log_path=log) as lab:
