@@ -53,19 +53,28 @@ def cmd_assets(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from aigc_course.recipes import VAE_PRESETS, train_vae
+    from aigc_course.recipes import CLASSIFIER_PRESETS, VAE_PRESETS, train_classifier, train_vae
 
     env.set_threads(args.threads)
-    recipe = dataclasses.replace(VAE_PRESETS[args.preset])
+    presets = VAE_PRESETS if args.family == "vae" else CLASSIFIER_PRESETS
+    preset = args.preset or ("vae_conv16" if args.family == "vae" else "digit_classifier")
+    if preset not in presets:
+        raise ValueError(f"unknown {args.family} preset {preset!r}; choose from {', '.join(presets)}")
+    recipe = dataclasses.replace(presets[preset])
     for name in ("epochs", "seed", "beta"):
         if getattr(args, name) is not None:
+            if not hasattr(recipe, name):
+                raise ValueError(f"--{name} does not apply to the {args.family}")
             setattr(recipe, name, getattr(args, name))
     command = "python -m aigc_course " + shlex.join(args.argv)
     out = Path(args.out) if args.out else None
-    _, _, results = train_vae(recipe, out=out, command=command, iw_k=args.iw_k)
+    if args.family == "vae":
+        _, _, results = train_vae(recipe, out=out, command=command, iw_k=args.iw_k)
+    else:
+        _, _, results = train_classifier(recipe, out=out, command=command)
     print(", ".join(f"{k}={v}" for k, v in results.items()))
     if out is not None:
-        _register_if_shipped(out, args.preset, command)
+        _register_if_shipped(out, preset, command)
         print(f"saved {out.with_suffix('.safetensors')} and {out.with_suffix('.json')}")
     return 0
 
@@ -131,8 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--update", action="store_true", help="recompute sizes and sha256 of registered files")
     a.set_defaults(run=cmd_assets)
     t = sub.add_parser("train", help="train a model (reproduces a shipped checkpoint)")
-    t.add_argument("family", choices=["vae"])
-    t.add_argument("--preset", choices=sorted(VAE_PRESETS), default="vae_conv16")
+    t.add_argument("family", choices=["vae", "classifier"])
+    t.add_argument("--preset", help=f"vae: {', '.join(VAE_PRESETS)} (default vae_conv16); "
+                                    "classifier: digit_classifier")
     t.add_argument("--out", help="checkpoint path without suffix, e.g. data/checkpoints/vae_conv16")
     t.add_argument("--epochs", type=int)
     t.add_argument("--seed", type=int)

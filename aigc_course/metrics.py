@@ -3,6 +3,11 @@
 For likelihood models (the VAE now, GPT later): the negative ELBO and the
 importance-weighted negative log-likelihood (NLL) in nats per image, and bits
 per dimension (nats / (pixels * ln 2)). Lower is better for all three.
+
+For samplers of any kind: the Fréchet distance between Gaussians fitted to
+features of real and generated images (FID, Heusel et al. 2017), with the
+course's digit classifier as the feature network, and class coverage (how the
+classifier labels the samples).
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import math
 import torch
 
 from aigc_course.data import DigitDataset
+from aigc_course.models.classifier import DigitClassifier
 from aigc_course.models.vae import VAE, elbo, importance_weighted_log_likelihood
 
 
@@ -49,3 +55,72 @@ def importance_weighted_nll(model: VAE, data: DigitDataset, k: int = 500, batch_
     def batch_sum(x):
         return -importance_weighted_log_likelihood(model, x.to(device), k=k, generator=generator).sum().item()
     return _mean_over(data, batch_size, batch_sum)
+
+
+def _sqrt_psd(matrix: torch.Tensor) -> torch.Tensor:
+    """Square root of a symmetric positive semi-definite matrix via its eigendecomposition."""
+    values, vectors = torch.linalg.eigh(matrix)
+    return (vectors * values.clamp(min=0).sqrt()) @ vectors.T
+
+
+def frechet_distance(mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor, cov2: torch.Tensor) -> float:
+    """Fréchet (2-Wasserstein) distance squared between N(mu1, cov1) and N(mu2, cov2).
+
+        d^2 = ||mu1 - mu2||^2 + tr(cov1 + cov2 - 2 (cov1^1/2 cov2 cov1^1/2)^1/2)
+
+    The cross term is computed as the square root of a *symmetric* PSD matrix
+    (eigenvalues clamped at 0), in float64, which stays real and stable where a
+    general ``sqrtm(cov1 @ cov2)`` can return complex noise.
+    """
+    mu1, mu2, cov1, cov2 = (t.double() for t in (mu1, mu2, cov1, cov2))
+    if mu1.shape != mu2.shape or cov1.shape != cov2.shape or cov1.shape != (len(mu1), len(mu1)):
+        raise ValueError(f"mismatched statistics: means {tuple(mu1.shape)}, {tuple(mu2.shape)}; "
+                         f"covariances {tuple(cov1.shape)}, {tuple(cov2.shape)}")
+    root1 = _sqrt_psd(cov1)
+    cross = torch.linalg.eigvalsh(root1 @ cov2 @ root1).clamp(min=0).sqrt().sum()
+    return ((mu1 - mu2).pow(2).sum() + cov1.trace() + cov2.trace() - 2 * cross).item()
+
+
+def feature_statistics(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean (D,) and unbiased covariance (D, D) of a feature matrix (N, D)."""
+    if features.ndim != 2 or len(features) < 2:
+        raise ValueError(f"need a feature matrix (N >= 2, D), got {tuple(features.shape)}")
+    features = features.double()
+    return features.mean(dim=0), torch.cov(features.T)
+
+
+@torch.no_grad()
+def classifier_features(classifier: DigitClassifier, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """The classifier's 128-D features of images (N, 1, 28, 28) in [0, 1]."""
+    classifier.eval()
+    device = next(classifier.parameters()).device
+    return torch.cat([classifier.features(images[i:i + batch_size].to(device)).cpu()
+                      for i in range(0, len(images), batch_size)])
+
+
+def fid(classifier: DigitClassifier, real: torch.Tensor, generated: torch.Tensor) -> float:
+    """FID between two image sets, with the digit classifier's features. Lower is better; 0 for equal sets.
+
+    FID is biased upwards for small sets: compare models only at the same N.
+    """
+    return frechet_distance(*feature_statistics(classifier_features(classifier, real)),
+                            *feature_statistics(classifier_features(classifier, generated)))
+
+
+@torch.no_grad()
+def predict_labels(classifier: DigitClassifier, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """The classifier's digit label (N,) for images (N, 1, 28, 28)."""
+    classifier.eval()
+    device = next(classifier.parameters()).device
+    return torch.cat([classifier(images[i:i + batch_size].to(device)).argmax(dim=1).cpu()
+                      for i in range(0, len(images), batch_size)])
+
+
+def class_coverage(classifier: DigitClassifier, images: torch.Tensor) -> torch.Tensor:
+    """How many of ``images`` the classifier assigns to each digit: a tensor (10,) of counts."""
+    return torch.bincount(predict_labels(classifier, images), minlength=10)
+
+
+def accuracy(classifier: DigitClassifier, data: DigitDataset) -> float:
+    """Fraction of ``data`` the classifier labels correctly."""
+    return (predict_labels(classifier, data.x) == data.labels).float().mean().item()

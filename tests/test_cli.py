@@ -42,3 +42,13 @@ def test_errors_are_one_line_without_traceback(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr.startswith("error:") and "Traceback" not in result.stderr
+
+
+def test_train_classifier_and_bad_flags(tmp_path, capsys):
+    out = tmp_path / "clf"
+    assert main(["train", "classifier", "--epochs", "1", "--out", str(out)]) == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["kind"] == "DigitClassifier" and 0.5 < card["metrics"]["test_accuracy"] <= 1.0
+    assert main(["train", "classifier", "--beta", "2", "--epochs", "1"]) == 1
+    assert "--beta does not apply" in capsys.readouterr().err
+    assert main(["train", "vae", "--preset", "digit_classifier"]) == 1

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from torch import nn
 
+from aigc_course.models.classifier import ClassifierConfig, DigitClassifier
 from aigc_course.models.vae import VAE, VAEConfig
 
-MODELS = {"VAE": (VAE, VAEConfig)}
+MODELS = {"VAE": (VAE, VAEConfig), "DigitClassifier": (DigitClassifier, ClassifierConfig)}
 
 
 def build_model(kind: str, config: dict) -> nn.Module:
