@@ -90,12 +90,16 @@ def feature_statistics(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 
 
 @torch.no_grad()
+def _in_batches(module: torch.nn.Module, function, images: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """``function(batch)`` over images in batches on the module's device, concatenated on the CPU."""
+    module.eval()
+    device = next(module.parameters()).device
+    return torch.cat([function(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
+
+
 def classifier_features(classifier: DigitClassifier, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """The classifier's 128-D features of images (N, 1, 28, 28) in [0, 1]."""
-    classifier.eval()
-    device = next(classifier.parameters()).device
-    return torch.cat([classifier.features(images[i:i + batch_size].to(device)).cpu()
-                      for i in range(0, len(images), batch_size)])
+    return _in_batches(classifier, classifier.features, images, batch_size)
 
 
 def fid(classifier: DigitClassifier, real: torch.Tensor, generated: torch.Tensor) -> float:
@@ -107,13 +111,9 @@ def fid(classifier: DigitClassifier, real: torch.Tensor, generated: torch.Tensor
                             *feature_statistics(classifier_features(classifier, generated)))
 
 
-@torch.no_grad()
 def predict_labels(classifier: DigitClassifier, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """The classifier's digit label (N,) for images (N, 1, 28, 28)."""
-    classifier.eval()
-    device = next(classifier.parameters()).device
-    return torch.cat([classifier(images[i:i + batch_size].to(device)).argmax(dim=1).cpu()
-                      for i in range(0, len(images), batch_size)])
+    return _in_batches(classifier, lambda x: classifier(x).argmax(dim=1), images, batch_size)
 
 
 def class_coverage(classifier: DigitClassifier, images: torch.Tensor) -> torch.Tensor:

@@ -11,13 +11,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from aigc_course import metrics
 from aigc_course.checkpoints import save_checkpoint
 from aigc_course.data import digit_loaders, load_digits
 from aigc_course.env import hardware_summary, pick_device, seed_everything
-import torch.nn.functional as F
-
 from aigc_course.models.classifier import ClassifierConfig, DigitClassifier
 from aigc_course.models.vae import VAE, VAEConfig, elbo
 from aigc_course.train import History, fit
@@ -77,14 +76,18 @@ def train_vae(recipe: VAERecipe, *, out: str | Path | None = None, command: str 
         nll = metrics.importance_weighted_nll(model, test, k=iw_k)
         results |= {"test_iw_nll": round(nll, 2), "iw_k": iw_k, "test_bits_per_dim": round(metrics.bits_per_dim(nll), 4)}
     if out is not None:
-        save_checkpoint(model.cpu(), out, {
-            "metrics": results, "recipe": asdict(recipe) | {"model": asdict(recipe.model)},
-            "command": command, "seed": recipe.seed, "duration_s": round(train_seconds, 1),
-            "hardware": hardware_summary(), "data": "data/digits.npz: 8,000 training digits, 2,000 held out",
-            "history": {"test_neg_elbo": [(e["epoch"], round(e["test_neg_elbo"], 2)) for e in history.evals],
-                        "train_loss_per_epoch": _epoch_means(history)},
-        })
+        _save_trained(model.cpu(), out, recipe, results, command, train_seconds, {
+            "test_neg_elbo": [(e["epoch"], round(e["test_neg_elbo"], 2)) for e in history.evals],
+            "train_loss_per_epoch": _epoch_means(history)})
     return model, history, results
+
+
+def _save_trained(model, out, recipe, results: dict, command: str, seconds: float, history: dict) -> None:
+    """Write the checkpoint with the card every course model carries (recipe, command, seed, hardware, data)."""
+    save_checkpoint(model, out, {
+        "metrics": results, "recipe": asdict(recipe), "command": command, "seed": recipe.seed,
+        "duration_s": round(seconds, 1), "hardware": hardware_summary(),
+        "data": "data/digits.npz: 8,000 training digits, 2,000 held out", "history": history})
 
 
 def _epoch_means(history: History) -> list[float]:
@@ -136,10 +139,6 @@ def train_classifier(recipe: ClassifierRecipe, *, out: str | Path | None = None,
                "fid_floor_test_halves": round(metrics.fid(model, test.x[0::2], test.x[1::2]), 3),
                "train_seconds": round(seconds, 1)}
     if out is not None:
-        save_checkpoint(model, out, {
-            "metrics": results, "recipe": asdict(recipe) | {"model": asdict(recipe.model)},
-            "command": command, "seed": recipe.seed, "duration_s": round(seconds, 1),
-            "hardware": hardware_summary(), "data": "data/digits.npz: 8,000 training digits, 2,000 held out",
-            "history": {"test_accuracy": [(e["epoch"], round(e["test_accuracy"], 4)) for e in history.evals]},
-        })
+        _save_trained(model, out, recipe, results, command, seconds, {
+            "test_accuracy": [(e["epoch"], round(e["test_accuracy"], 4)) for e in history.evals]})
     return model, history, results
