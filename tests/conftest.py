@@ -5,6 +5,8 @@ import torch
 
 os.environ.setdefault("AIGC_DEVICE", "cpu")  # tests compare numbers: keep them on the CPU
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # reference models are built locally, never fetched
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 @pytest.fixture(autouse=True)
