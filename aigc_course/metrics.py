@@ -124,3 +124,53 @@ def class_coverage(classifier: DigitClassifier, images: torch.Tensor) -> torch.T
 def accuracy(classifier: DigitClassifier, data: DigitDataset) -> float:
     """Fraction of ``data`` the classifier labels correctly."""
     return (predict_labels(classifier, data.x) == data.labels).float().mean().item()
+
+
+def nearest_neighbours(queries: torch.Tensor, references: torch.Tensor, k: int = 1,
+                       batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Euclidean distances (N, k) and indices (N, k) of each query's ``k`` nearest references.
+
+    Rows are flattened, so images (N, 1, 28, 28) and feature vectors (N, D) both work.
+    Used for memorisation checks (is a sample a copy of a training image?) and k-NN radii.
+    """
+    queries, references = queries.flatten(1).float(), references.flatten(1).float()
+    if queries.shape[1] != references.shape[1]:
+        raise ValueError(f"queries have {queries.shape[1]} values per row, references {references.shape[1]}")
+    if not 1 <= k <= len(references):
+        raise ValueError(f"k must be between 1 and the number of references ({len(references)}), got {k}")
+    distances, indices = [], []
+    for start in range(0, len(queries), batch_size):
+        d, i = torch.cdist(queries[start:start + batch_size], references).topk(k, dim=1, largest=False)
+        distances.append(d)
+        indices.append(i)
+    return torch.cat(distances), torch.cat(indices)
+
+
+def knn_radii(features: torch.Tensor, k: int = 3) -> torch.Tensor:
+    """Distance from each row to its k-th nearest *other* row: the radius of its k-NN ball (N,)."""
+    distances, _ = nearest_neighbours(features, features, k=k + 1)  # the nearest is the row itself
+    return distances[:, k]
+
+
+def in_manifold(queries: torch.Tensor, references: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
+    """Boolean (N,): does each query fall inside at least one reference's k-NN ball?"""
+    queries, references = queries.flatten(1).float(), references.flatten(1).float()
+    inside = torch.zeros(len(queries), dtype=torch.bool)
+    for start in range(0, len(queries), 1024):
+        d = torch.cdist(queries[start:start + 1024], references)
+        inside[start:start + 1024] = (d <= radii.unsqueeze(0)).any(dim=1)
+    return inside
+
+
+def precision_recall(real_features: torch.Tensor, generated_features: torch.Tensor, k: int = 3) -> tuple[float, float]:
+    """Improved precision and recall for generative models (Kynkäänniemi et al. 2019).
+
+    Each set's manifold is the union of balls around its points, each reaching
+    that point's k-th nearest neighbour in the same set. Precision: the share of
+    generated samples inside the real manifold (are samples realistic?). Recall:
+    the share of real images inside the generated manifold (is all of the data
+    covered?). Both in [0, 1]; higher is better. The paper uses k = 3.
+    """
+    precision = in_manifold(generated_features, real_features, knn_radii(real_features, k)).float().mean()
+    recall = in_manifold(real_features, generated_features, knn_radii(generated_features, k)).float().mean()
+    return precision.item(), recall.item()

@@ -73,3 +73,30 @@ def test_fid_and_coverage_tell_samples_from_real_digits(classifier):
     coverage = metrics.class_coverage(model, test.x)
     assert coverage.sum() == 2000 and coverage.min() >= 190  # 200 per class, ~99% correct
     assert metrics.class_coverage(model, samples).sum() == 1000
+
+
+def test_nearest_neighbours_and_knn_radii():
+    points = torch.tensor([[0.0], [1.0], [3.0], [7.0]])
+    d, i = metrics.nearest_neighbours(torch.tensor([[2.9], [-1.0]]), points, k=2)
+    assert i.tolist() == [[2, 1], [0, 1]]
+    assert torch.allclose(d, torch.tensor([[0.1, 1.9], [1.0, 2.0]]), atol=1e-5)
+    assert metrics.knn_radii(points, k=1).tolist() == pytest.approx([1.0, 1.0, 2.0, 4.0])
+    with pytest.raises(ValueError, match="k must be"):
+        metrics.nearest_neighbours(points, points, k=5)
+    with pytest.raises(ValueError, match="values per row"):
+        metrics.nearest_neighbours(torch.zeros(2, 3), points)
+
+
+def test_precision_recall_hand_case_and_limits():
+    real = torch.tensor([[0.0], [1.0], [2.0], [3.0]])
+    # k=1 real radii are all 1: 0.5 is inside, 10 is not -> precision 1/2; the two generated points
+    # are 9.5 apart, so their balls cover every real point -> recall 1.
+    assert metrics.precision_recall(real, torch.tensor([[0.5], [10.0]]), k=1) == pytest.approx((0.5, 1.0))
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(300, 4, generator=g)
+    assert metrics.precision_recall(a, a.clone(), k=3) == (1.0, 1.0)
+    assert metrics.precision_recall(a, a + 100, k=3) == (0.0, 0.0)
+    # a generator that covers only half the data: realistic (high precision) but low recall
+    half = a[a[:, 0] > 0]
+    p, r = metrics.precision_recall(a, half, k=3)
+    assert p == 1.0 and r < 0.7
