@@ -9,7 +9,10 @@ from aigc_course.data import load_digits
 
 @pytest.fixture(scope="module")
 def digits():
-    return load_digits("train").x[:3000], load_digits("test").x[:600]
+    """Shuffled (the shipped splits are ordered by class), so any two halves hold the same digits."""
+    g = torch.Generator().manual_seed(0)
+    train, test = load_digits("train").x, load_digits("test").x
+    return train[torch.randperm(len(train), generator=g)[:3000]], test[torch.randperm(len(test), generator=g)[:600]]
 
 
 def test_dct_is_orthonormal_and_matches_the_formula():
@@ -70,7 +73,7 @@ def test_detector_separates_real_from_blurred_but_not_real_from_real(digits):
     fake = R.gaussian_blur(train[1000:2000], 1.0)
     detector, history = R.train_detector(train[:1000], fake, epochs=2, seed=0)
     assert history.steps[-1]["loss"] < history.steps[0]["loss"]
-    assert R.detector_accuracy(detector, test[:300], R.gaussian_blur(test[300:], 1.0)) > 0.85
+    assert R.detector_accuracy(detector, test[:300], R.gaussian_blur(test[300:], 1.0)) > 0.95
     detector, _ = R.train_detector(train[:1000], train[1000:2000], epochs=2, seed=0)
     assert R.detector_accuracy(detector, test[:300], test[300:]) < 0.65
 
