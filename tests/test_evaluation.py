@@ -1,0 +1,51 @@
+import pytest
+import torch
+
+from aigc_course import evaluation
+from aigc_course.checkpoints import load_pretrained
+from aigc_course.data import load_digits
+
+
+@pytest.fixture(scope="module")
+def setting():
+    classifier, _ = load_pretrained("digit_classifier")
+    g = torch.Generator().manual_seed(0)
+    test, train = load_digits("test"), load_digits("train")
+    order = torch.randperm(len(test), generator=g)
+    return classifier, test.x[order[:500]], test.x[order[500:1000]], train.x, test.labels[order[500:1000]]
+
+
+def test_class_entropy():
+    assert evaluation.class_entropy_bits(torch.ones(10)) == pytest.approx(3.3219, abs=1e-4)
+    assert evaluation.class_entropy_bits(torch.tensor([0, 7, 0])) == 0.0
+
+
+def test_real_digits_score_like_real_digits(setting):
+    classifier, real, other_real, train, _ = setting
+    row = evaluation.evaluate_samples(classifier, other_real, real, train=train)
+    assert row["fid"] < 80 and row["precision"] > 0.8 and row["recall"] > 0.8
+    assert row["classes_seen"] == 10 and row["class_entropy_bits"] > 3.2
+    assert 0.8 < row["nn_ratio"] < 1.25
+
+
+def test_a_collapsed_or_copying_generator_is_caught(setting):
+    classifier, real, other_real, train, labels = setting
+    sevens = other_real[labels == 7].repeat(10, 1, 1, 1)[:500]        # mode collapse onto one class
+    row = evaluation.evaluate_samples(classifier, sevens, real)
+    assert row["classes_seen"] == 1 and row["class_entropy_bits"] < 0.2
+    assert row["recall"] < 0.3 and row["fid"] > 100
+    copies = train[:500]                                               # memorisation: training digits verbatim
+    assert evaluation.evaluate_samples(classifier, copies, real, train=train)["nn_ratio"] < 0.01
+    blurry = torch.full_like(real, real.mean().item())                  # no digits at all
+    assert evaluation.evaluate_samples(classifier, blurry, real)["precision"] < 0.05
+
+
+def test_fid_falls_with_more_samples_and_pixels_are_a_different_scale(setting):
+    classifier, real, other_real, _, _ = setting
+    curve = evaluation.fid_versus_n(classifier, real, other_real, [50, 200, 500])
+    assert curve[0] > curve[1] > curve[2]
+    with pytest.raises(ValueError, match="sizes"):
+        evaluation.fid_versus_n(classifier, real, other_real, [1000])
+    assert evaluation.pixel_fid(real, other_real) > 0
+    with pytest.raises(ValueError, match="digits"):
+        evaluation.evaluate_samples(classifier, torch.zeros(4, 28, 28), real)
