@@ -112,3 +112,55 @@ def check_reparameterize(answer: Callable) -> None:
 def check_kl(answer: Callable) -> None:
     """Exercise 1.2: ``answer(mu, logvar)`` must return KL(q || N(0, I)) per example, shape (B,)."""
     EXERCISES["1.2"].check(answer)
+
+
+# --- Lessons 06 and 07: evaluation, responsible AIGC ---
+from aigc_course import metrics as _metrics  # noqa: E402  (kept next to the exercises that use it)
+
+
+def _gaussians_case():
+    g = torch.Generator().manual_seed(6)
+    a, b = torch.randn(4, 4, generator=g, dtype=torch.float64), torch.randn(4, 4, generator=g, dtype=torch.float64)
+    mu1, mu2 = torch.randn(4, generator=g, dtype=torch.float64), torch.randn(4, generator=g, dtype=torch.float64)
+    cov1, cov2 = a @ a.T + 0.1 * torch.eye(4, dtype=torch.float64), b @ b.T + 0.1 * torch.eye(4, dtype=torch.float64)
+    return (mu1, cov1, mu2, cov2), torch.tensor(_metrics.frechet_distance(mu1, cov1, mu2, cov2), dtype=torch.float32)
+
+
+def _precision_case():
+    g = torch.Generator().manual_seed(61)
+    real, fake = torch.randn(60, 3, generator=g), torch.randn(40, 3, generator=g) * 1.5 + 0.5
+    precision, _ = _metrics.precision_recall(real, fake, k=3)
+    return (real, fake, 3), torch.tensor(precision)
+
+
+def _z_score_case():
+    greens, total, gamma = torch.tensor([30.0, 50.0, 120.0]), torch.tensor([100.0, 100.0, 200.0]), 0.25
+    return (greens, total, gamma), (greens - gamma * total) / torch.sqrt(total * gamma * (1 - gamma))
+
+
+EXERCISES.update({e.id: e for e in (
+    Exercise("6.1", "Fréchet distance", "06_evaluation", "my_frechet_distance",
+             "||mu1 - mu2||^2 + tr(cov1) + tr(cov2) - 2 tr((cov1 cov2)^(1/2)); the last trace is the sum of the "
+             "square roots of the eigenvalues of sqrt(cov1) @ cov2 @ sqrt(cov1)", _gaussians_case),
+    Exercise("6.2", "k-NN precision", "06_evaluation", "my_precision",
+             "radius of each real point = distance to its k-th nearest OTHER real point (torch.cdist, then "
+             "sort; column 0 is the point itself); a sample counts if it lies within the radius of any real point",
+             _precision_case),
+    Exercise("7.1", "watermark z-score", "07_responsible_aigc", "my_z_score",
+             "z = (greens - gamma * T) / sqrt(T * gamma * (1 - gamma)), elementwise", _z_score_case),
+)})
+
+
+def check_frechet_distance(answer: Callable) -> None:
+    """Exercise 6.1: ``answer(mu1, cov1, mu2, cov2)`` must return the squared Fréchet distance (a scalar tensor)."""
+    EXERCISES["6.1"].check(answer)
+
+
+def check_precision(answer: Callable) -> None:
+    """Exercise 6.2: ``answer(real, fake, k)`` must return k-NN precision (a scalar tensor)."""
+    EXERCISES["6.2"].check(answer)
+
+
+def check_z_score(answer: Callable) -> None:
+    """Exercise 7.1: ``answer(greens, total, gamma)`` must return the green-list z-scores."""
+    EXERCISES["7.1"].check(answer)

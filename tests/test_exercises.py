@@ -52,3 +52,27 @@ def test_wrong_answer_raises_under_nbgrader_autograde(monkeypatch, capsys):
     with pytest.raises(AssertionError, match="not yet"):
         exercises.check_kl(lambda mu, lv: mu)
     exercises.check_kl(lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 - lv).sum(-1))  # correct: no raise
+
+
+def test_evaluation_and_responsible_exercises(capsys):
+    from aigc_course import metrics
+
+    exercises.check_frechet_distance(lambda m1, c1, m2, c2: torch.tensor(metrics.frechet_distance(m1, c1, m2, c2)))
+    assert _first_line(capsys) == "Exercise 6.1 Fréchet distance: correct"
+    # the classic mistake: sqrt of the product's trace instead of the trace of the product's square root
+    exercises.check_frechet_distance(lambda m1, c1, m2, c2: (m1 - m2).pow(2).sum() + c1.trace() + c2.trace()
+                                     - 2 * (c1 @ c2).trace().sqrt())
+    assert "not yet" in _first_line(capsys)
+
+    def precision(real, fake, k):
+        radii = torch.cdist(real, real).sort(dim=1).values[:, k]
+        return (torch.cdist(fake, real) <= radii).any(dim=1).float().mean()
+    exercises.check_precision(precision)
+    assert _first_line(capsys) == "Exercise 6.2 k-NN precision: correct"
+    exercises.check_precision(lambda real, fake, k: precision(real, fake, k - 1))  # counted the point itself
+    assert "not yet" in _first_line(capsys)
+    exercises.check_z_score(lambda g, t, gamma: (g - gamma * t) / torch.sqrt(t * gamma * (1 - gamma)))
+    assert _first_line(capsys) == "Exercise 7.1 watermark z-score: correct"
+    exercises.check_z_score(lambda g, t, gamma: (g - gamma * t) / torch.sqrt(t * gamma))
+    assert "not yet" in _first_line(capsys)
+    assert [e.function for e in exercises.exercises_for("06_evaluation")] == ["my_frechet_distance", "my_precision"]
