@@ -9,9 +9,12 @@ only at the same number of samples: FID and k-NN precision/recall depend on N.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from aigc_course import metrics
+from aigc_course.checkpoints import load_pretrained
 from aigc_course.models.classifier import DigitClassifier
 
 
@@ -76,3 +79,28 @@ def pixel_fid(real: torch.Tensor, generated: torch.Tensor) -> float:
     return metrics.frechet_distance(*metrics.feature_statistics(real.flatten(1)),
                                     *metrics.feature_statistics(generated.flatten(1)))
 
+
+
+Sampler = Callable[[int, int], torch.Tensor]
+"""``sampler(n, seed)`` returns n digits (n, 1, 28, 28) in [0, 1], the same ones for the same seed."""
+
+
+def _vae_sampler(name: str) -> Sampler:
+    model, _ = load_pretrained(name)
+    return lambda n, seed: model.sample(n, generator=torch.Generator().manual_seed(seed))
+
+
+COURSE_GENERATORS: dict[str, tuple[str, Callable[[], Sampler]]] = {
+    "VAE (2-D, vae_mlp2d)": ("lesson 01", lambda: _vae_sampler("vae_mlp2d")),
+    "VAE (16-D, vae_conv16)": ("lesson 01", lambda: _vae_sampler("vae_conv16")),
+}
+"""Every shipped image generator of the course: display name -> (lesson, loader returning a Sampler)."""
+
+
+def course_generators(names: list[str] | None = None) -> dict[str, Sampler]:
+    """Load the shipped generators (all, or those named) as samplers: name -> ``sampler(n, seed)``."""
+    names = list(COURSE_GENERATORS) if names is None else names
+    unknown = [n for n in names if n not in COURSE_GENERATORS]
+    if unknown:
+        raise ValueError(f"unknown generator(s) {unknown}; choose from {list(COURSE_GENERATORS)}")
+    return {name: COURSE_GENERATORS[name][1]() for name in names}

@@ -49,3 +49,15 @@ def test_fid_falls_with_more_samples_and_pixels_are_a_different_scale(setting):
     assert evaluation.pixel_fid(real, other_real) > 0
     with pytest.raises(ValueError, match="digits"):
         evaluation.evaluate_samples(classifier, torch.zeros(4, 28, 28), real)
+
+
+def test_course_generators_are_deterministic_samplers():
+    samplers = evaluation.course_generators()
+    assert set(samplers) == set(evaluation.COURSE_GENERATORS)
+    for name, sample in samplers.items():
+        a, b = sample(4, 1), sample(4, 1)
+        assert a.shape == (4, 1, 28, 28) and torch.equal(a, b), name
+        assert 0 <= a.min() and a.max() <= 1
+        assert not torch.equal(a, sample(4, 2))
+    with pytest.raises(ValueError, match="unknown generator"):
+        evaluation.course_generators(["GPT"])
