@@ -295,8 +295,8 @@ class GANRecipe:
 GAN_PRESETS = {
     # channels=32 and bf16 autocast keep a run inside the 15-minute budget on 2 busy cores
     # (bf16: ~1.8x faster steps than float32 at this size, measured on the course machine).
-    "dcgan": GANRecipe(DCGANConfig(latent_dim=64, channels=32, num_classes=0), epochs=30, bf16=True),
-    "cgan": GANRecipe(DCGANConfig(latent_dim=64, channels=32, num_classes=10), epochs=30, bf16=True),
+    "dcgan": GANRecipe(DCGANConfig(latent_dim=64, channels=32, num_classes=0), epochs=20, bf16=True),
+    "cgan": GANRecipe(DCGANConfig(latent_dim=64, channels=32, num_classes=10), epochs=20, bf16=True),
 }
 
 
