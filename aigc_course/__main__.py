@@ -132,9 +132,9 @@ def cmd_sample(args) -> int:
     from aigc_course.checkpoints import load_checkpoint, load_pretrained
     from aigc_course.plots import grid_array, save_png
 
+    if args.checkpoint is None:
+        args.checkpoint = {"vae": "vae_conv16", "gan": "cgan" if args.label is not None else "dcgan"}[args.family]
     path = Path(args.checkpoint)
-    if args.family == "gan" and args.checkpoint == "vae_conv16":
-        args.checkpoint = "cgan" if args.label is not None else "dcgan"
     model, card = load_checkpoint(path) if path.with_suffix(".json").exists() else load_pretrained(args.checkpoint)
     expected = {"vae": "VAE", "gan": "DCGAN"}[args.family]
     if card["kind"] != expected:
@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(run=cmd_train)
     s = sub.add_parser("sample", help="write a PNG grid of samples")
     s.add_argument("family", choices=["vae", "gan"])
-    s.add_argument("--checkpoint", default="vae_conv16",
+    s.add_argument("--checkpoint", default=None,
                    help="a shipped name or a checkpoint path (vae: vae_conv16; gan: dcgan, or cgan with --label)")
     s.add_argument("--label", type=int, help="gan: the digit a conditional GAN should draw")
     s.add_argument("--n", type=int, default=64)
