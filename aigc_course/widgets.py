@@ -309,7 +309,13 @@ class GANExplorer:
     def update(self) -> float:
         start = time.perf_counter()
         labels = torch.tensor([int(self.label.value)]) if self.label is not None else None
-        self.image.value = digit_png(self.model.generate(self.z(), labels)[0], self.size)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # one 28x28 image is too small to share out; on a busy CPU a 2nd thread only waits
+        try:
+            image = self.model.generate(self.z(), labels)[0]
+        finally:
+            torch.set_num_threads(threads)
+        self.image.value = digit_png(image, self.size)
         self.last_update_ms = (time.perf_counter() - start) * 1000
         shown = ", ".join(f"{s.value:+.1f}" for s in self.sliders)
         cls = f" &nbsp; class {self.label.value}" if self.label is not None else ""
