@@ -222,7 +222,8 @@ class ToyGANReplay:
         self.centres = ring_centres(first.recipe.modes, first.recipe.radius)
         self.slider = w.IntSlider(description="snapshot", min=0, max=len(self.steps) - 1, value=len(self.steps) - 1,
                                   continuous_update=True, layout=w.Layout(width="420px"))
-        self.play = w.Play(min=0, max=len(self.steps) - 1, interval=150, description="play")
+        self.play = w.Play(min=0, max=len(self.steps) - 1, value=len(self.steps) - 1, interval=150,
+                           description="play")  # jslink copies play's value to the slider: start both at the end
         w.jslink((self.play, "value"), (self.slider, "value"))
         self.images = {name: w.Image(format="png", width=size, height=size) for name in runs}
         self.titles = {name: w.HTML() for name in runs}
@@ -301,21 +302,28 @@ class GANExplorer:
     def _z_for(self, seed: int) -> torch.Tensor:
         return torch.randn(1, self.model.latent_dim, generator=torch.Generator().manual_seed(seed))
 
-    def z(self) -> torch.Tensor:
-        """The current latent (1, latent_dim)."""
-        a = torch.tensor([[s.value for s in self.sliders]], dtype=torch.float32)
-        return self.z_seed + a @ self.directions
+    def z(self, values=None) -> torch.Tensor:
+        """The latent (1, latent_dim) for slider ``values`` (default: the sliders' current values)."""
+        values = [s.value for s in self.sliders] if values is None else list(values)
+        return self.z_seed + torch.tensor([values], dtype=torch.float32) @ self.directions
 
-    def update(self) -> float:
-        start = time.perf_counter()
-        labels = torch.tensor([int(self.label.value)]) if self.label is not None else None
+    def render(self, values=None, label: int | None = None) -> bytes:
+        """Generate the digit for slider ``values`` and class ``label`` as PNG bytes, without touching the widgets."""
+        if label is None and self.label is not None:
+            label = int(self.label.value)
+        labels = torch.tensor([label]) if self.label is not None else None
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # one 28x28 image is too small to share out; on a busy CPU a 2nd thread only waits
         try:
-            image = self.model.generate(self.z(), labels)[0]
+            image = self.model.generate(self.z(values), labels)[0]
         finally:
             torch.set_num_threads(threads)
-        self.image.value = digit_png(image, self.size)
+        return digit_png(image, self.size)
+
+    def update(self) -> float:
+        """Redraw for the current sliders, seed and class; return the time it took in milliseconds."""
+        start = time.perf_counter()
+        self.image.value = self.render()
         self.last_update_ms = (time.perf_counter() - start) * 1000
         shown = ", ".join(f"{s.value:+.1f}" for s in self.sliders)
         cls = f" &nbsp; class {self.label.value}" if self.label is not None else ""
