@@ -4,6 +4,8 @@
     python -m aigc_course assets --verify                     checksums only (exit 1 if one is bad)
     python -m aigc_course train vae --preset vae_mlp2d --out data/checkpoints/vae_mlp2d
     python -m aigc_course sample vae --checkpoint vae_conv16 --n 64 --out samples.png
+    python -m aigc_course train gan --preset dcgan --out data/checkpoints/dcgan
+    python -m aigc_course sample gan --checkpoint cgan --label 7 --out sevens.png
     python -m aigc_course student --out student/                 learner versions of the lessons
     python -m aigc_course grade submissions/ --out report         score table: report.csv, report.md
 
@@ -56,6 +58,8 @@ def cmd_train(args) -> int:
     from aigc_course.recipes import CLASSIFIER_PRESETS, VAE_PRESETS, train_classifier, train_vae
 
     env.set_threads(args.threads)
+    if args.family == "gan":
+        return _train_gan(args)
     presets = VAE_PRESETS if args.family == "vae" else CLASSIFIER_PRESETS
     preset = args.preset or ("vae_conv16" if args.family == "vae" else "digit_classifier")
     if preset not in presets:
@@ -79,13 +83,46 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _register_if_shipped(out: Path, preset: str, command: str) -> None:
+def _train_gan(args) -> int:
+    from aigc_course.recipes import GAN_PRESETS, TOY_PRESETS, train_gan, train_toy_gan
+
+    preset = args.preset or "dcgan"
+    presets = GAN_PRESETS | TOY_PRESETS
+    if preset not in presets:
+        raise ValueError(f"unknown gan preset {preset!r}; choose from {', '.join(presets)}")
+    recipe = dataclasses.replace(presets[preset])
+    for name in ("epochs", "seed", "steps"):
+        if getattr(args, name, None) is not None:
+            if not hasattr(recipe, name):
+                raise ValueError(f"--{name} does not apply to the gan preset {preset}")
+            setattr(recipe, name, getattr(args, name))
+    if args.beta is not None:
+        raise ValueError("--beta does not apply to the gan")
+    if preset in TOY_PRESETS:
+        if args.out:
+            raise ValueError("toy GANs train in seconds and are not saved: leave out --out")
+        run = train_toy_gan(recipe)
+        print(f"{preset}: {recipe.steps} steps in {run.seconds:.1f} s; {run.final}")
+        return 0
+    command = "python -m aigc_course " + shlex.join(args.argv)
+    out = Path(args.out) if args.out else None
+    _, _, results = train_gan(recipe, out=out, command=command)
+    print(", ".join(f"{k}={v}" for k, v in results.items()))
+    if out is not None:
+        from aigc_course.recipes import epoch_samples_path
+
+        _register_if_shipped(out, preset, command, extra=(epoch_samples_path(out),))
+        print(f"saved {out.with_suffix('.safetensors')} and {out.with_suffix('.json')}")
+    return 0
+
+
+def _register_if_shipped(out: Path, preset: str, command: str, extra: tuple[Path, ...] = ()) -> None:
     try:
         out.resolve().relative_to(assets.data_dir().resolve())
     except ValueError:
         return  # a checkpoint outside data/ is the user's own: nothing to register
-    for suffix in (".safetensors", ".json"):
-        assets.register(out.with_suffix(suffix), licence="MIT (this course)",
+    for path in (out.with_suffix(".safetensors"), out.with_suffix(".json"), *extra):
+        assets.register(path, licence="MIT (this course)",
                         source=f"trained by this course (preset {preset}) on data/digits.npz", made_by=command)
 
 
@@ -95,9 +132,20 @@ def cmd_sample(args) -> int:
     from aigc_course.checkpoints import load_checkpoint, load_pretrained
     from aigc_course.plots import grid_array, save_png
 
+    if args.checkpoint is None:
+        args.checkpoint = {"vae": "vae_conv16", "gan": "cgan" if args.label is not None else "dcgan"}[args.family]
     path = Path(args.checkpoint)
     model, card = load_checkpoint(path) if path.with_suffix(".json").exists() else load_pretrained(args.checkpoint)
-    images = model.sample(args.n, generator=torch.Generator().manual_seed(args.seed))
+    expected = {"vae": "VAE", "gan": "DCGAN"}[args.family]
+    if card["kind"] != expected:
+        raise ValueError(f"{args.checkpoint} is a {card['kind']}, not a {args.family}: pick a {args.family} checkpoint")
+    generator = torch.Generator().manual_seed(args.seed)
+    if args.label is not None:
+        if args.family != "gan" or not model.conditional:
+            raise ValueError("--label needs a conditional GAN: sample gan --checkpoint cgan --label 7")
+        images = model.sample(args.n, generator=generator, labels=torch.full((args.n,), args.label))
+    else:
+        images = model.sample(args.n, generator=generator)
     out = save_png(grid_array(images), args.out, scale=args.scale)
     print(f"wrote {args.n} samples from {card['name']} (seed {args.seed}) to {out}")
     return 0
@@ -140,19 +188,22 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--update", action="store_true", help="recompute sizes and sha256 of registered files")
     a.set_defaults(run=cmd_assets)
     t = sub.add_parser("train", help="train a model (reproduces a shipped checkpoint)")
-    t.add_argument("family", choices=["vae", "classifier"])
+    t.add_argument("family", choices=["vae", "classifier", "gan"])
     t.add_argument("--preset", help=f"vae: {', '.join(VAE_PRESETS)} (default vae_conv16); "
-                                    "classifier: digit_classifier")
+                                    "classifier: digit_classifier; gan: dcgan (default), cgan, toy_vanilla, toy_r1, toy_wgan_gp")
     t.add_argument("--out", help="checkpoint path without suffix, e.g. data/checkpoints/vae_conv16")
     t.add_argument("--epochs", type=int)
     t.add_argument("--seed", type=int)
+    t.add_argument("--steps", type=int, help="toy GANs: training steps")
     t.add_argument("--beta", type=float, help="KL weight (1 = the ELBO; >1 = beta-VAE)")
     t.add_argument("--iw-k", type=int, default=500, help="importance samples for the test NLL (0 skips it)")
     t.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     t.set_defaults(run=cmd_train)
     s = sub.add_parser("sample", help="write a PNG grid of samples")
-    s.add_argument("family", choices=["vae"])
-    s.add_argument("--checkpoint", default="vae_conv16", help="a shipped name or a checkpoint path")
+    s.add_argument("family", choices=["vae", "gan"])
+    s.add_argument("--checkpoint", default=None,
+                   help="a shipped name or a checkpoint path (vae: vae_conv16; gan: dcgan, or cgan with --label)")
+    s.add_argument("--label", type=int, help="gan: the digit a conditional GAN should draw")
     s.add_argument("--n", type=int, default=64)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--scale", type=int, default=2)

@@ -114,6 +114,65 @@ def check_kl(answer: Callable) -> None:
     EXERCISES["1.2"].check(answer)
 
 
+# --- Lesson 02: GANs ---
+from aigc_course.models.gan import (discriminator_loss, generator_loss_nonsaturating,  # noqa: E402
+                                    mode_counts, ring_centres)
+
+
+def _logits_case(seed: int = 11) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(6, generator=g) * 3, torch.randn(6, generator=g) * 3 - 2
+
+
+def _d_loss_case():
+    real, fake = _logits_case()
+    return (real, fake), discriminator_loss(real, fake)
+
+
+def _g_loss_case():
+    _, fake = _logits_case()
+    return (fake,), generator_loss_nonsaturating(fake)
+
+
+def _mode_counts_case():
+    g = torch.Generator().manual_seed(5)
+    centres = ring_centres(8, 2.0)
+    # a half-collapsed sampler: most points near modes 1 and 6, a few near 3, some in between
+    which = torch.tensor([1] * 9 + [6] * 7 + [3] * 2)
+    near = centres[which] + 0.04 * torch.randn(len(which), 2, generator=g)
+    between = 1.2 * torch.randn(5, 2, generator=g)
+    samples = torch.cat([near, between])[torch.randperm(len(which) + 5, generator=g)]
+    return (samples, centres, 0.05), mode_counts(samples, centres, 0.05).float()
+
+
+EXERCISES.update({e.id: e for e in (
+    Exercise("2.1", "discriminator loss", "02_gan", "my_discriminator_loss",
+             "loss = mean(softplus(-real_logits)) + mean(softplus(fake_logits)), i.e. -log D(x) - log(1 - D(G(z))) "
+             "with D = sigmoid(logit): one scalar", _d_loss_case),
+    Exercise("2.2", "non-saturating generator loss", "02_gan", "my_generator_loss",
+             "G minimises -log D(G(z)) = mean(softplus(-fake_logits)), not log(1 - D(G(z))): one scalar",
+             _g_loss_case),
+    Exercise("2.3", "mode counts", "02_gan", "my_mode_counts",
+             "for each sample find the nearest centre (torch.cdist, then min over centres); count it for that "
+             "centre only if the distance is <= 3 * std (torch.bincount(..., minlength=K))", _mode_counts_case),
+)})
+
+
+def check_discriminator_loss(answer: Callable) -> None:
+    """Exercise 2.1: ``answer(real_logits, fake_logits)`` must return -E[log D(x)] - E[log(1 - D(G(z)))]."""
+    EXERCISES["2.1"].check(answer)
+
+
+def check_generator_loss(answer: Callable) -> None:
+    """Exercise 2.2: ``answer(fake_logits)`` must return the non-saturating loss -E[log D(G(z))]."""
+    EXERCISES["2.2"].check(answer)
+
+
+def check_mode_counts(answer: Callable) -> None:
+    """Exercise 2.3: ``answer(samples, centres, std)`` must return per-mode counts (K,) within 3 std."""
+    EXERCISES["2.3"].check(answer)
+
+
 # --- Lessons 06 and 07: evaluation, responsible AIGC ---
 from aigc_course import metrics as _metrics  # noqa: E402  (kept next to the exercises that use it)
 
