@@ -85,14 +85,17 @@ Sampler = Callable[[int, int], torch.Tensor]
 """``sampler(n, seed)`` returns n digits (n, 1, 28, 28) in [0, 1], the same ones for the same seed."""
 
 
-def _vae_sampler(name: str) -> Sampler:
+def _sample_method(name: str) -> Sampler:
+    """A shipped model whose ``.sample(n, generator=...)`` draws digits (the VAEs and GANs)."""
     model, _ = load_pretrained(name)
     return lambda n, seed: model.sample(n, generator=torch.Generator().manual_seed(seed))
 
 
 COURSE_GENERATORS: dict[str, tuple[str, Callable[[], Sampler]]] = {
-    "VAE (2-D, vae_mlp2d)": ("lesson 01", lambda: _vae_sampler("vae_mlp2d")),
-    "VAE (16-D, vae_conv16)": ("lesson 01", lambda: _vae_sampler("vae_conv16")),
+    "VAE (2-D, vae_mlp2d)": ("lesson 01", lambda: _sample_method("vae_mlp2d")),
+    "VAE (16-D, vae_conv16)": ("lesson 01", lambda: _sample_method("vae_conv16")),
+    "DCGAN (dcgan)": ("lesson 02", lambda: _sample_method("dcgan")),
+    "conditional GAN (cgan)": ("lesson 02", lambda: _sample_method("cgan")),  # labels cycle 0..9
 }
 """Every shipped image generator of the course: display name -> (lesson, loader returning a Sampler)."""
 
