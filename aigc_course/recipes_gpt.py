@@ -128,8 +128,12 @@ def configure_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) 
 
 def fit_lm(model: GPT, train_data: torch.Tensor, val_data: dict[str, torch.Tensor], recipe: GPTRecipe, *,
            device: torch.device | str = "cpu", max_seconds: float | None = None, progress: bool = True,
-           ) -> dict:
+           schedule_by_time: bool = False) -> dict:
     """Train ``model`` for ``recipe.iters`` steps (or ``max_seconds``); return the history.
+
+    ``schedule_by_time`` (with ``max_seconds``): the cosine decay follows the
+    fraction of the time budget used instead of the step count, for runs that
+    are limited by wall time (the benchmark).
 
     History: ``steps`` [(step, loss, lr)], ``evals`` [{"step", "seconds", <corpus>: val loss}], ``seconds``.
     Evaluation time is not counted in ``seconds`` (so wall-time comparisons are about training).
@@ -152,7 +156,12 @@ def fit_lm(model: GPT, train_data: torch.Tensor, val_data: dict[str, torch.Tenso
     step = 0
     for step in range(recipe.iters):
         started = time.perf_counter()
-        lr = lr_at(step, recipe.lr, recipe.min_lr, recipe.warmup, recipe.iters)
+        if schedule_by_time and max_seconds:
+            fraction = min(1.0, train_seconds / max_seconds)
+            lr = recipe.lr * (step + 1) / recipe.warmup if step < recipe.warmup else \
+                recipe.min_lr + 0.5 * (recipe.lr - recipe.min_lr) * (1 + math.cos(math.pi * fraction))
+        else:
+            lr = lr_at(step, recipe.lr, recipe.min_lr, recipe.warmup, recipe.iters)
         for group in optimizer.param_groups:
             group["lr"] = lr
         x, y = random_batch(train_data, block, recipe.batch_size, generator, device)
