@@ -68,12 +68,12 @@ GPT_PRESETS = {
                                eval_windows=16),
     # Pretraining -> fine-tuning: rank-8 LoRA on the attention projections, Tang poems.
     "tang_lora": GPTRecipe(GPTConfig(vocab_size=256, block_size=128, n_layer=4, n_head=4, n_embd=128),
-                           corpora=("tang300",), iters=400, batch_size=16, lr=2e-3, min_lr=2e-4, warmup=20,
+                           corpora=("tang300",), iters=300, batch_size=16, lr=2e-3, min_lr=2e-4, warmup=20,
                            weight_decay=0.0, eval_every=100, eval_windows=32, lora=LoRAConfig(rank=8, alpha=16),
                            base="gpt_char"),
     # The same fine-tuning, every weight trainable (the comparison in the notebook and benchmark).
     "tang_full": GPTRecipe(GPTConfig(vocab_size=256, block_size=128, n_layer=4, n_head=4, n_embd=128),
-                           corpora=("tang300",), iters=400, batch_size=16, lr=3e-4, min_lr=3e-5, warmup=20,
+                           corpora=("tang300",), iters=300, batch_size=16, lr=3e-4, min_lr=3e-5, warmup=20,
                            weight_decay=0.0, eval_every=100, eval_windows=32, base="gpt_char"),
 }
 
