@@ -6,6 +6,8 @@
     python -m aigc_course sample vae --checkpoint vae_conv16 --n 64 --out samples.png
     python -m aigc_course train gan --preset dcgan --out data/checkpoints/dcgan
     python -m aigc_course sample gan --checkpoint cgan --label 7 --out sevens.png
+    python -m aigc_course train gpt --preset gpt_char --out data/checkpoints/gpt_char
+    python -m aigc_course generate --prompt "ROMEO:" --temperature 0.8 --top-k 40
     python -m aigc_course student --out student/                 learner versions of the lessons
     python -m aigc_course grade submissions/ --out report         score table: report.csv, report.md
 
@@ -60,6 +62,8 @@ def cmd_train(args) -> int:
     env.set_threads(args.threads)
     if args.family == "gan":
         return _train_gan(args)
+    if args.family == "gpt":
+        return _train_gpt(args)
     presets = VAE_PRESETS if args.family == "vae" else CLASSIFIER_PRESETS
     preset = args.preset or ("vae_conv16" if args.family == "vae" else "digit_classifier")
     if preset not in presets:
@@ -116,14 +120,15 @@ def _train_gan(args) -> int:
     return 0
 
 
-def _register_if_shipped(out: Path, preset: str, command: str, extra: tuple[Path, ...] = ()) -> None:
+def _register_if_shipped(out: Path, preset: str, command: str, extra: tuple[Path, ...] = (),
+                         data: str = "data/digits.npz") -> None:
     try:
         out.resolve().relative_to(assets.data_dir().resolve())
     except ValueError:
         return  # a checkpoint outside data/ is the user's own: nothing to register
     for path in (out.with_suffix(".safetensors"), out.with_suffix(".json"), *extra):
         assets.register(path, licence="MIT (this course)",
-                        source=f"trained by this course (preset {preset}) on data/digits.npz", made_by=command)
+                        source=f"trained by this course (preset {preset}) on {data}", made_by=command)
 
 
 def cmd_sample(args) -> int:
@@ -148,6 +153,67 @@ def cmd_sample(args) -> int:
         images = model.sample(args.n, generator=generator)
     out = save_png(grid_array(images), args.out, scale=args.scale)
     print(f"wrote {args.n} samples from {card['name']} (seed {args.seed}) to {out}")
+    return 0
+
+
+def _train_gpt(args) -> int:
+    from aigc_course.recipes_gpt import GPT_PRESETS, finetune_gpt, train_gpt
+
+    preset = args.preset or "gpt_char"
+    if preset not in GPT_PRESETS:
+        raise ValueError(f"unknown gpt preset {preset!r}; choose from {', '.join(GPT_PRESETS)}")
+    recipe = dataclasses.replace(GPT_PRESETS[preset])
+    if args.seed is not None:
+        recipe.seed = args.seed
+    if args.iters is not None:
+        recipe.iters = args.iters
+    for name in ("epochs", "beta"):
+        if getattr(args, name) is not None:
+            raise ValueError(f"--{name} does not apply to gpt (use --iters)")
+    command = "python -m aigc_course " + shlex.join(args.argv)
+    out = Path(args.out) if args.out else None
+    if recipe.base is not None:
+        if out is not None and recipe.lora is None:
+            raise ValueError(f"preset {preset} fine-tunes every weight and is not saved; drop --out")
+        _, _, results = finetune_gpt(recipe, out=out, command=command)
+    else:
+        _, _, results = train_gpt(recipe, out=out, command=command)
+    print(", ".join(f"{k}={v}" for k, v in results.items()))
+    if out is not None:
+        _register_if_shipped(out, preset, command, data=", ".join(f"data/text/{c}.txt" for c in recipe.corpora))
+        print(f"saved {out.with_suffix('.safetensors')} and {out.with_suffix('.json')}")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    import torch
+
+    from aigc_course.models.gpt import GPT
+
+    env.set_threads(args.threads)
+    if args.checkpoint.endswith("lora") or args.adapter:
+        from aigc_course.recipes_gpt import load_lora_model
+
+        model, card = load_lora_model(args.adapter or args.checkpoint)
+    else:
+        from aigc_course.checkpoints import load_checkpoint, load_pretrained
+
+        path = Path(args.checkpoint)
+        model, card = load_checkpoint(path) if path.with_suffix(".json").exists() else \
+            load_pretrained(args.checkpoint)
+    if not isinstance(model, GPT):
+        raise ValueError(f"{args.checkpoint} is a {card['kind']}, not a GPT")
+    from aigc_course.tokenizer import ByteTokenizer, gpt2_tokenizer
+
+    tokenizer = ByteTokenizer() if model.config.vocab_size == 256 else gpt2_tokenizer()
+    ids = tokenizer.encode(args.prompt)
+    if not ids:
+        raise ValueError("--prompt is empty: give the model some text to continue")
+    generator = torch.Generator().manual_seed(args.seed)
+    out = model.generate(torch.tensor([ids]), args.max_new_tokens, temperature=args.temperature,
+                         top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty,
+                         greedy=args.greedy, generator=generator)
+    print(tokenizer.decode(out[0].tolist()))
     return 0
 
 
@@ -178,6 +244,7 @@ def cmd_grade(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from aigc_course.recipes import VAE_PRESETS
+    from aigc_course.recipes_gpt import GPT_PRESETS
 
     parser = argparse.ArgumentParser(prog="python -m aigc_course", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -188,17 +255,33 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--update", action="store_true", help="recompute sizes and sha256 of registered files")
     a.set_defaults(run=cmd_assets)
     t = sub.add_parser("train", help="train a model (reproduces a shipped checkpoint)")
-    t.add_argument("family", choices=["vae", "classifier", "gan"])
+    t.add_argument("family", choices=["vae", "classifier", "gan", "gpt"])
     t.add_argument("--preset", help=f"vae: {', '.join(VAE_PRESETS)} (default vae_conv16); "
-                                    "classifier: digit_classifier; gan: dcgan (default), cgan, toy_vanilla, toy_r1, toy_wgan_gp")
+                                    "classifier: digit_classifier; gan: dcgan (default), cgan, toy_vanilla, toy_r1, "
+                                    f"toy_wgan_gp; gpt: {', '.join(GPT_PRESETS)} (default gpt_char)")
     t.add_argument("--out", help="checkpoint path without suffix, e.g. data/checkpoints/vae_conv16")
     t.add_argument("--epochs", type=int)
     t.add_argument("--seed", type=int)
     t.add_argument("--steps", type=int, help="toy GANs: training steps")
     t.add_argument("--beta", type=float, help="KL weight (1 = the ELBO; >1 = beta-VAE)")
     t.add_argument("--iw-k", type=int, default=500, help="importance samples for the test NLL (0 skips it)")
+    t.add_argument("--iters", type=int, help="gpt: training iterations (default: the preset's)")
     t.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     t.set_defaults(run=cmd_train)
+    gen = sub.add_parser("generate", help="continue a text prompt with a GPT checkpoint")
+    gen.add_argument("--prompt", required=True)
+    gen.add_argument("--checkpoint", default="gpt_char",
+                     help="a shipped name (gpt_char; tang_lora = gpt_char + the Tang-poem LoRA) or a checkpoint path")
+    gen.add_argument("--adapter", help="a LoRA adapter (shipped name or path) to apply to its base model")
+    gen.add_argument("--max-new-tokens", type=int, default=200)
+    gen.add_argument("--temperature", type=float, default=0.8)
+    gen.add_argument("--top-k", type=int)
+    gen.add_argument("--top-p", type=float)
+    gen.add_argument("--repetition-penalty", type=float, default=1.0)
+    gen.add_argument("--greedy", action="store_true", help="always take the most likely token")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    gen.set_defaults(run=cmd_generate)
     s = sub.add_parser("sample", help="write a PNG grid of samples")
     s.add_argument("family", choices=["vae", "gan"])
     s.add_argument("--checkpoint", default=None,

@@ -223,3 +223,57 @@ def check_precision(answer: Callable) -> None:
 def check_z_score(answer: Callable) -> None:
     """Exercise 7.1: ``answer(greens, total, gamma)`` must return the green-list z-scores."""
     EXERCISES["7.1"].check(answer)
+
+
+# --- Lesson 05: GPT-2 (causal mask, top-p, LoRA) ---
+
+def _causal_attention_case():
+    from aigc_course.models.gpt import attention_manual
+
+    g = torch.Generator().manual_seed(5)
+    q, k, v = (torch.randn(2, 3, 6, 4, generator=g) for _ in range(3))  # (B, heads, T, head_dim)
+    return (q, k, v), attention_manual(q, k, v)
+
+
+def _top_p_case():
+    from aigc_course.models.gpt import top_p_filter
+
+    g = torch.Generator().manual_seed(6)
+    logits = torch.randn(4, 12, generator=g) * 2
+    return (logits, 0.8), top_p_filter(logits, 0.8)
+
+
+def _lora_case():
+    from aigc_course.models.lora import lora_forward
+
+    g = torch.Generator().manual_seed(7)
+    x, weight, bias = torch.randn(5, 8, generator=g), torch.randn(6, 8, generator=g), torch.randn(6, generator=g)
+    lora_a, lora_b = torch.randn(2, 8, generator=g), torch.randn(6, 2, generator=g)
+    return (x, weight, bias, lora_a, lora_b, 0.5), lora_forward(x, weight, bias, lora_a, lora_b, 0.5)
+
+
+EXERCISES.update({e.id: e for e in (
+    Exercise("5.1", "causal self-attention", "05_gpt2", "my_causal_attention",
+             "scores = q @ k^T / sqrt(head_dim); set scores above the diagonal (key after query) to -inf "
+             "before the softmax over the last dimension; then multiply by v", _causal_attention_case),
+    Exercise("5.2", "top-p (nucleus) filter", "05_gpt2", "my_top_p",
+             "sort descending, softmax, keep a token while the probability mass *before* it is < p "
+             "(the top token always stays), set the rest to -inf, then undo the sort", _top_p_case),
+    Exercise("5.3", "LoRA forward", "05_gpt2", "my_lora_forward",
+             "y = x W^T + b + scale * (x A^T) B^T, with A (r, in) and B (out, r)", _lora_case),
+)})
+
+
+def check_causal_attention(answer: Callable) -> None:
+    """Exercise 5.1: ``answer(q, k, v)`` must return causal softmax(q k^T / sqrt(d)) v, shape of q."""
+    EXERCISES["5.1"].check(answer)
+
+
+def check_top_p(answer: Callable) -> None:
+    """Exercise 5.2: ``answer(logits, p)`` must keep the nucleus of each row and set the rest to -inf."""
+    EXERCISES["5.2"].check(answer)
+
+
+def check_lora_forward(answer: Callable) -> None:
+    """Exercise 5.3: ``answer(x, weight, bias, lora_a, lora_b, scale)`` must return the LoRA layer's output."""
+    EXERCISES["5.3"].check(answer)

@@ -5,10 +5,11 @@ from torch import nn
 
 from aigc_course.models.classifier import ClassifierConfig, DigitClassifier
 from aigc_course.models.gan import DCGAN, DCGANConfig, ToyGAN, ToyGANConfig
+from aigc_course.models.gpt import GPT, GPTConfig
 from aigc_course.models.vae import VAE, VAEConfig
 
 MODELS = {"VAE": (VAE, VAEConfig), "DigitClassifier": (DigitClassifier, ClassifierConfig),
-          "DCGAN": (DCGAN, DCGANConfig), "ToyGAN": (ToyGAN, ToyGANConfig)}
+          "DCGAN": (DCGAN, DCGANConfig), "ToyGAN": (ToyGAN, ToyGANConfig), "GPT": (GPT, GPTConfig)}
 
 
 def build_model(kind: str, config: dict) -> nn.Module:

@@ -1,0 +1,419 @@
+"""GPT-2 from scratch: the architecture of Radford et al. (2019), module by module.
+
+A language model (语言模型) gives the probability of the next token given the
+ones before it, ``p(x_t | x_<t)``; a whole text's probability is the product
+over positions, and training minimises the average negative log-likelihood
+(cross-entropy) of the next token. GPT-2 computes these probabilities with a
+stack of decoder-only Transformer blocks (Vaswani et al. 2017):
+
+    tokens (B, T) -> token + position embeddings (B, T, C)
+      -> n_layer x [ x + attn(ln_1(x));  x + mlp(ln_2(x)) ]      ("pre-norm" blocks)
+      -> ln_f -> logits = h @ wte^T (B, T, vocab)                  (weights tied with the input embedding)
+
+Causal self-attention (因果自注意力) lets position t look only at positions
+<= t: softmax(Q K^T / sqrt(d) + M) V with M = -inf above the diagonal.
+
+Module and parameter names follow Hugging Face's ``GPT2LMHeadModel``
+(``transformer.h.0.attn.c_attn.weight`` ...), so :func:`from_hf` only has to
+transpose the four projection matrices per block (Hugging Face stores them as
+``Conv1D`` with shape (in, out); ``nn.Linear`` stores (out, in)). The same
+random weights give the same logits to 1e-4 (tests/test_gpt.py) for the small
+config and the full 124M one.
+
+Generation (``GPT.generate``) supports greedy decoding, temperature, top-k,
+top-p (nucleus) sampling and a repetition penalty, with a key/value cache
+(KV 缓存) so each new token costs one position's work instead of the whole
+prefix's. The sampling filters are pure functions on logits.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class GPTConfig:
+    """Shape of a GPT. The defaults are GPT-2 small (124M parameters)."""
+
+    vocab_size: int = 50257
+    block_size: int = 1024   # longest context (number of position embeddings)
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    dropout: float = 0.0
+    bias: bool = True        # GPT-2 has biases in every Linear and LayerNorm
+    layer_norm_eps: float = 1e-5
+    attention: str = "sdpa"  # "sdpa": torch's fused scaled_dot_product_attention; "manual": written out
+
+    def __post_init__(self) -> None:
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        if self.attention not in ("sdpa", "manual"):
+            raise ValueError(f"attention must be 'sdpa' or 'manual', got {self.attention!r}")
+
+
+def causal_mask(t_query: int, t_key: int, device=None) -> torch.Tensor:
+    """Boolean (t_query, t_key) mask, True where a query may attend to a key.
+
+    Queries are the *last* ``t_query`` positions of the ``t_key`` keys (with a
+    KV cache the keys include the earlier, cached positions), so query i sees
+    keys j <= i + (t_key - t_query).
+    """
+    offset = t_key - t_query
+    return torch.ones(t_query, t_key, dtype=torch.bool, device=device).tril(diagonal=offset)
+
+
+def attention_manual(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Causal attention written out: softmax(q k^T / sqrt(d), masked) v.
+
+    q: (B, H, Tq, D), k and v: (B, H, Tk, D) -> (B, H, Tq, D).
+    """
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))          # (B, H, Tq, Tk)
+    scores = scores.masked_fill(~causal_mask(q.size(-2), k.size(-2), q.device), float("-inf"))
+    return F.softmax(scores, dim=-1) @ v
+
+
+class KVCache:
+    """Preallocated keys and values of every layer: (n_layer, B, H, max_len, D) each.
+
+    ``length`` is how many positions are filled. Writing into a preallocated
+    buffer avoids re-copying the whole cache at every step (``torch.cat``).
+    """
+
+    def __init__(self, config: GPTConfig, batch: int, max_len: int, device=None, dtype=torch.float32):
+        shape = (config.n_layer, batch, config.n_head, max_len, config.n_embd // config.n_head)
+        self.k = torch.empty(shape, device=device, dtype=dtype)
+        self.v = torch.empty(shape, device=device, dtype=dtype)
+        self.length = 0
+        self.max_len = max_len
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store this step's (B, H, T, D) keys/values after the cached ones; return all of them so far."""
+        start, end = self.length, self.length + k.size(2)
+        if end > self.max_len:
+            raise ValueError(f"KV cache holds {self.max_len} positions; cannot add {k.size(2)} more after {start}")
+        self.k[layer, :, :, start:end] = k
+        self.v[layer, :, :, start:end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention: one Linear makes Q, K, V for all heads, one mixes the heads."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.n_head, self.attention = config.n_head, config.attention
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = config.dropout
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)                                  # 3 x (B, T, C)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, H, T, D)
+        if cache is not None:
+            k, v = cache.update(layer, k, v)                                      # (B, H, T_past + T, D)
+        if self.attention == "manual":
+            y = attention_manual(q, k, v)
+        elif k.size(2) == T:  # no earlier positions: the fused kernel's own causal mask
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                               dropout_p=self.dropout if self.training else 0.0)
+        elif T == 1:  # one new query after cached keys: it may see all of them, no mask needed
+            y = F.scaled_dot_product_attention(q, k, v)
+        else:  # new queries after cached keys: a query sees every cached key and the new ones up to itself
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_mask(T, k.size(2), x.device))
+        y = y.transpose(1, 2).contiguous().view(B, T, C)                          # heads side by side again
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    """Position-wise feed-forward network: Linear(C, 4C) -> GELU (tanh approximation) -> Linear(4C, C)."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh")))
+
+
+class Block(nn.Module):
+    """A pre-norm Transformer block: x + attn(LN(x)), then x + mlp(LN(x))."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, layer)
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    """GPT-2: embeddings, ``n_layer`` blocks, final LayerNorm and the output layer tied to the embedding."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),
+            wpe=nn.Embedding(config.block_size, config.n_embd),
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList(Block(config) for _ in range(config.n_layer)),
+            ln_f=nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias),
+        ))
+        # Weight tying (Press & Wolf 2017): the output layer is the token embedding itself,
+        # logits = h @ wte^T, so there is no separate lm_head matrix (saves vocab x C parameters).
+        self.apply(self._init_weights)
+        # GPT-2: residual projections get std 0.02 / sqrt(2 * n_layer), so the residual stream's
+        # variance does not grow with depth (two residual additions per block).
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        """GPT-2's initialisation: N(0, 0.02) weights and embeddings, zero biases, LayerNorm (1, 0)."""
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def num_parameters(self, non_embedding: bool = False) -> int:
+        """Parameter count; ``non_embedding`` leaves out the position table (as GPT-2's paper counts)."""
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.transformer.wpe.weight.numel() if non_embedding else n
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
+                cache: KVCache | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """idx (B, T) token ids -> (logits (B, T, vocab), mean cross-entropy with ``targets`` or None).
+
+        With a ``cache``, idx holds only the new tokens; their positions start
+        at ``cache.length`` and the cache grows by T.
+        """
+        B, T = idx.shape
+        start = cache.length if cache is not None else 0
+        if start + T > self.config.block_size:
+            raise ValueError(f"sequence of {start + T} tokens is longer than block_size {self.config.block_size}")
+        pos = torch.arange(start, start + T, device=idx.device)
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
+        for i, block in enumerate(self.transformer.h):
+            x = block(x, cache, i)
+        if cache is not None:
+            cache.length += T
+        logits = F.linear(self.transformer.ln_f(x), self.transformer.wte.weight)         # (B, T, vocab)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+        return logits, loss
+
+    @torch.no_grad()
+    def next_token_logits(self, idx: torch.Tensor) -> torch.Tensor:
+        """Logits (B, vocab) of the token after ``idx`` (B, T), cropping to the last block_size tokens."""
+        logits, _ = self(idx[:, -self.config.block_size:])
+        return logits[:, -1, :]
+
+    @torch.no_grad()
+    def generate(self, idx: torch.Tensor, max_new_tokens: int, *, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float | None = None, repetition_penalty: float = 1.0,
+                 greedy: bool = False, use_cache: bool = True, generator: torch.Generator | None = None,
+                 ) -> torch.Tensor:
+        """Append ``max_new_tokens`` tokens to ``idx`` (B, T); return (B, T + max_new_tokens).
+
+        Each step: logits of the last position -> repetition penalty ->
+        (greedy: argmax) or (divide by temperature -> top-k -> top-p ->
+        softmax -> sample). With ``use_cache`` a KV cache holds the past keys
+        and values, so a step feeds one token instead of the whole sequence;
+        when the context would pass ``block_size`` we fall back to the sliding
+        window without a cache.
+        """
+        if max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+        if not greedy and temperature <= 0:
+            raise ValueError(f"temperature must be > 0 (use greedy=True for argmax), got {temperature}")
+        was_training = self.training
+        self.eval()
+        fits = idx.size(1) + max_new_tokens <= self.config.block_size
+        cache = None
+        if use_cache and fits:
+            p = next(self.parameters())
+            cache = KVCache(self.config, idx.size(0), idx.size(1) + max_new_tokens, p.device, p.dtype)
+        feed = idx
+        for _ in range(max_new_tokens):
+            if cache is not None:
+                logits = self(feed, cache=cache)[0][:, -1, :]
+            else:
+                logits = self.next_token_logits(idx)
+            logits = apply_repetition_penalty(logits, idx, repetition_penalty)
+            if greedy:
+                nxt = logits.argmax(dim=-1, keepdim=True)
+            else:
+                probs = F.softmax(filter_logits(logits / temperature, top_k, top_p), dim=-1)
+                nxt = torch.multinomial(probs, 1, generator=generator)
+            idx = torch.cat([idx, nxt], dim=1)
+            feed = nxt
+        self.train(was_training)
+        return idx
+
+
+# --- sampling filters: pure functions on logits (B, vocab) -------------------------------------------
+
+def top_k_filter(logits: torch.Tensor, k: int | None) -> torch.Tensor:
+    """Keep the ``k`` largest logits per row, set the rest to -inf (``k`` None or >= vocab: unchanged)."""
+    if k is None or k >= logits.size(-1):
+        return logits
+    if k < 1:
+        raise ValueError(f"top_k must be >= 1, got {k}")
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def top_p_filter(logits: torch.Tensor, p: float | None) -> torch.Tensor:
+    """Nucleus filter (Holtzman et al. 2020): keep the smallest set of tokens whose probability sums to >= p.
+
+    Sort probabilities in descending order; a token is kept if the mass of the
+    tokens *before* it is still < p (so the most likely token always stays).
+    """
+    if p is None or p >= 1.0:
+        return logits
+    if p <= 0:
+        raise ValueError(f"top_p must be in (0, 1], got {p}")
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    probs = F.softmax(sorted_logits, dim=-1)
+    mass_before = probs.cumsum(dim=-1) - probs
+    sorted_logits = sorted_logits.masked_fill(mass_before >= p, float("-inf"))
+    return torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+
+
+def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
+    """Top-k, then top-p (the order Hugging Face's ``generate`` uses)."""
+    return top_p_filter(top_k_filter(logits, top_k), top_p)
+
+
+def apply_repetition_penalty(logits: torch.Tensor, previous: torch.Tensor, penalty: float) -> torch.Tensor:
+    """CTRL's repetition penalty (Keskar et al. 2019): make tokens already in ``previous`` less likely.
+
+    For every token id that occurs in the row of ``previous`` (B, T), a positive
+    logit is divided by ``penalty`` and a negative one multiplied by it. 1.0
+    leaves the logits unchanged.
+    """
+    if penalty == 1.0:
+        return logits
+    if penalty <= 0:
+        raise ValueError(f"repetition_penalty must be > 0, got {penalty}")
+    seen = logits.gather(-1, previous)
+    seen = torch.where(seen > 0, seen / penalty, seen * penalty)
+    return logits.scatter(-1, previous, seen)
+
+
+def next_token_distribution(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                            top_p: float | None = None) -> torch.Tensor:
+    """The probabilities a sampler draws from: softmax(filter(logits / temperature))."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    return F.softmax(filter_logits(logits / temperature, top_k, top_p), dim=-1)
+
+
+# --- Hugging Face interoperability --------------------------------------------------------------------
+
+_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+
+def config_from_hf(hf_config) -> GPTConfig:
+    """Our GPTConfig from a ``transformers.GPT2Config`` (or its dict)."""
+    get = hf_config.get if isinstance(hf_config, dict) else lambda k, d=None: getattr(hf_config, k, d)
+    return GPTConfig(vocab_size=get("vocab_size"), block_size=get("n_positions"), n_layer=get("n_layer"),
+                     n_head=get("n_head"), n_embd=get("n_embd"), layer_norm_eps=get("layer_norm_epsilon", 1e-5))
+
+
+def state_dict_from_hf(hf_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Map a ``GPT2LMHeadModel`` (or ``GPT2Model``) state dict onto ours: transpose the Conv1D weights.
+
+    Hugging Face's ``Conv1D`` computes x @ W + b with W of shape (in, out);
+    ``nn.Linear`` computes x @ W^T + b with W (out, in). Attention-mask buffers
+    (``attn.bias``, ``attn.masked_bias`` in older versions) are dropped: we build the mask on the fly.
+    """
+    out = {}
+    for key, value in hf_state.items():
+        if key.endswith((".attn.bias", ".attn.masked_bias")) or key == "lm_head.weight":
+            continue  # lm_head.weight is the (tied) token embedding
+        name = key if key.startswith(("transformer.", "lm_head.")) else f"transformer.{key}"
+        out[name] = value.t().contiguous() if name.endswith(_CONV1D) else value
+    return out
+
+
+def from_hf(hf_model) -> GPT:
+    """Our GPT with the weights of a ``transformers.GPT2LMHeadModel``."""
+    model = GPT(config_from_hf(hf_model.config))
+    model.load_state_dict(state_dict_from_hf(hf_model.state_dict()))
+    return model.eval()
+
+
+def to_hf(model: GPT):
+    """A ``transformers.GPT2LMHeadModel`` with our weights (needs the ``transformers`` package)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    c = model.config
+    hf = GPT2LMHeadModel(GPT2Config(vocab_size=c.vocab_size, n_positions=c.block_size, n_embd=c.n_embd,
+                                    n_layer=c.n_layer, n_head=c.n_head, layer_norm_epsilon=c.layer_norm_eps,
+                                    resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+                                    activation_function="gelu_new"))
+    state = {k: (v.t().contiguous() if k.endswith(_CONV1D) else v) for k, v in model.state_dict().items()}
+    missing, unexpected = hf.load_state_dict(state, strict=False)
+    hf.tie_weights()
+    if unexpected or any(not k.endswith((".attn.bias", ".attn.masked_bias", "lm_head.weight")) for k in missing):
+        raise ValueError(f"weight names do not match GPT2LMHeadModel: missing {missing}, unexpected {unexpected}")
+    return hf.eval()
+
+
+def load_gpt2_weights(path: str | Path) -> GPT:
+    """Load real GPT-2 weights you already have: a Hugging Face folder or a ``.safetensors`` file.
+
+    ``path`` may be a folder saved by ``save_pretrained`` (``config.json`` plus
+    ``model.safetensors`` or ``pytorch_model.bin``) or a single safetensors file
+    (with a ``config.json`` next to it, else the 124M shape is assumed).
+    The course never downloads GPT-2's weights (about 500 MB): get them
+    yourself, e.g. with ``huggingface-cli download gpt2`` on a machine with
+    network access, and point this function at the folder.
+    """
+    import json
+
+    from safetensors.torch import load_file
+
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist. The course never downloads GPT-2's weights; "
+                                "download them yourself (e.g. `huggingface-cli download gpt2 --local-dir DIR`) "
+                                "and pass that folder or its model.safetensors")
+    folder = path if path.is_dir() else path.parent
+    if path.is_dir():
+        candidates = [path / "model.safetensors", path / "pytorch_model.bin"]
+        weights = next((c for c in candidates if c.exists()), None)
+        if weights is None:
+            raise FileNotFoundError(f"{path} holds neither model.safetensors nor pytorch_model.bin: "
+                                    "point at a folder written by save_pretrained / huggingface-cli download")
+    else:
+        weights = path
+    config_file = folder / "config.json"
+    config = config_from_hf(json.loads(config_file.read_text())) if config_file.exists() else GPTConfig()
+    if weights.suffix == ".safetensors":
+        state = load_file(weights)
+    else:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    model = GPT(config)
+    try:
+        model.load_state_dict(state_dict_from_hf(state))
+    except (RuntimeError, KeyError) as err:
+        raise ValueError(f"{weights} does not hold GPT-2 weights matching {config}: {err}") from err
+    return model.eval()

@@ -1,0 +1,183 @@
+"""Lesson 05 benchmark, one run, three comparisons (each baseline measured in the same run):
+
+(a) inference: tokens/second generating 128 new tokens (batch 1, greedy) with the GPT-2 124M shape and
+    identical random weights: ours with its KV cache vs ``transformers`` ``GPT2LMHeadModel.generate()``
+    (with its own cache). Also checks that both produce the same tokens.
+(b) training: character-level validation loss on the Shakespeare corpus after the same wall time:
+    ours (the ``gpt_char`` architecture: 4 layers, 128 wide, 128-byte context, batch 32, bf16 autocast,
+    lr 2e-3 cosine over the time budget) vs the well-known minimal-GPT CPU recipe (nanoGPT's
+    shakespeare_char "on a laptop" settings: 4 layers, 4 heads, 128-dim, context 64, batch 12, 2000 iterations,
+    lr 1e-3 decayed to 1e-4 at 2000, no dropout, fp32), both trained by the same loop on the same bytes and
+    scored on the same held-out 10%. The two runs take turns on the CPU every ~2 s, so load changes hit both.
+(c) fine-tuning the shipped ``gpt_char`` on Tang poems: LoRA (rank 8 on the attention projections) vs
+    every weight: trainable parameters, time, final validation loss.
+
+    python benchmarks/gpt2.py                     # the full run (~15 min on 2 idle cores)
+    python benchmarks/gpt2.py --seconds 120 --ft-iters 150   # a shorter run on a busy machine
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+import time
+
+import torch
+
+from aigc_course.env import hardware_summary, seed_everything, set_threads
+from aigc_course.models.gpt import GPT, GPTConfig, to_hf
+from aigc_course.corpora import random_batch
+from aigc_course.recipes_gpt import (GPT_PRESETS, GPTRecipe, configure_optimizer, encode_corpus, evaluate_lm,
+                                     finetune_gpt, lr_at)
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (5 min {five:.1f}) on {os.cpu_count()} cores"
+
+
+def bench_inference(new_tokens: int = 128, prompt_len: int = 16, repeats: int = 2) -> dict:
+    from transformers import GenerationConfig
+
+    seed_everything(0)
+    ours = GPT(GPTConfig()).eval()
+    hf = to_hf(ours)
+    prompt = torch.randint(0, 50257, (1, prompt_len), generator=torch.Generator().manual_seed(0))
+    config = GenerationConfig(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
+                              use_cache=True, pad_token_id=0, eos_token_id=None)
+
+    def run_ours():
+        return ours.generate(prompt, new_tokens, greedy=True, use_cache=True)
+
+    def run_hf():
+        return hf.generate(prompt, generation_config=config, attention_mask=torch.ones_like(prompt))
+
+    results = {}
+    with torch.inference_mode():
+        outputs = {"ours": run_ours(), "transformers": run_hf()}  # warm-up (and the tokens to compare)
+        for name, fn in (("ours", run_ours), ("transformers", run_hf)) * repeats:
+            started = time.perf_counter()
+            fn()
+            rate = new_tokens / (time.perf_counter() - started)
+            results[name] = max(results.get(name, 0.0), rate)  # best of `repeats`: least disturbed by load
+    results["same_tokens"] = torch.equal(outputs["ours"], outputs["transformers"])
+    results["ratio"] = results["ours"] / results["transformers"]
+    return results
+
+
+BASELINE = GPTRecipe(GPTConfig(vocab_size=256, block_size=64, n_layer=4, n_head=4, n_embd=128), corpora=("shakespeare",),
+                     iters=2000, batch_size=12, lr=1e-3, min_lr=1e-4, warmup=100, weight_decay=0.1, grad_clip=1.0,
+                     eval_every=10**9, bf16=False)
+OURS = dataclasses.replace(GPT_PRESETS["gpt_char"], corpora=("shakespeare",), iters=10**9, eval_every=10**9)
+
+
+class Run:
+    """One model being trained, one step at a time, so two runs can take turns on the CPU."""
+
+    def __init__(self, recipe: GPTRecipe, train: torch.Tensor, budget: float, by_time: bool):
+        seed_everything(recipe.seed)
+        self.recipe, self.train, self.budget, self.by_time = recipe, train, budget, by_time
+        self.model = GPT(recipe.model).train()
+        self.optimizer = configure_optimizer(self.model, recipe.lr, recipe.weight_decay)
+        self.generator = torch.Generator().manual_seed(recipe.seed)
+        self.steps, self.seconds = 0, 0.0
+
+    @property
+    def done(self) -> bool:
+        return self.seconds >= self.budget or self.steps >= self.recipe.iters
+
+    def lr(self) -> float:
+        r = self.recipe
+        if not self.by_time:
+            return lr_at(self.steps, r.lr, r.min_lr, r.warmup, r.iters)
+        if self.steps < r.warmup:
+            return r.lr * (self.steps + 1) / r.warmup
+        return r.min_lr + 0.5 * (r.lr - r.min_lr) * (1 + math.cos(math.pi * min(1.0, self.seconds / self.budget)))
+
+    def step(self) -> None:
+        started = time.perf_counter()
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr()
+        x, y = random_batch(self.train, self.recipe.model.block_size, self.recipe.batch_size, self.generator)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.recipe.bf16):
+            _, loss = self.model(x, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.recipe.grad_clip)
+        self.optimizer.step()
+        self.steps += 1
+        self.seconds += time.perf_counter() - started
+
+
+def bench_training(seconds: float, slice_s: float = 2.0) -> dict:
+    """Both runs take turns in slices of ~``slice_s`` seconds until each used ``seconds`` of training time,
+    so a change in the machine's load during the benchmark hits both alike."""
+    train, val = encode_corpus("shakespeare")
+    runs = {"minimal-GPT recipe": Run(BASELINE, train, seconds, by_time=False),
+            "ours": Run(OURS, train, seconds, by_time=True)}
+    while not all(r.done for r in runs.values()):
+        for run in runs.values():
+            until = run.seconds + slice_s
+            while not run.done and run.seconds < until:
+                run.step()
+    results = {}
+    for name, run in runs.items():
+        val_loss = evaluate_lm(run.model, val, run.recipe.model.block_size, 32, None, bf16=False)
+        results[name] = {"steps": run.steps, "train_seconds": round(run.seconds, 1), "val_loss": round(val_loss, 4),
+                         "tokens_seen": run.steps * run.recipe.batch_size * run.recipe.model.block_size}
+    results["ratio"] = results["ours"]["val_loss"] / results["minimal-GPT recipe"]["val_loss"]
+    results["load"] = load()
+    return results
+
+
+def bench_finetune(iters: int) -> dict:
+    results = {}
+    for name in ("tang_lora", "tang_full"):
+        recipe = dataclasses.replace(GPT_PRESETS[name], iters=iters, eval_every=10**9)
+        started = time.perf_counter()
+        _, history, metrics = finetune_gpt(recipe, progress=False)
+        results[name] = {"trainable_parameters": metrics["trainable_parameters"],
+                         "total_parameters": metrics["total_parameters"],
+                         "train_seconds": history["seconds"], "wall_seconds": round(time.perf_counter() - started, 1),
+                         "val_loss_before": metrics["base_val_loss_tang300"],
+                         "val_loss_after": metrics["val_loss_tang300"], "load": load()}
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=300, help="training budget per model in (b)")
+    parser.add_argument("--ft-iters", type=int, default=300, help="fine-tuning steps per variant in (c)")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: inference,training,finetune")
+    parser.add_argument("--threads", type=int)
+    args = parser.parse_args()
+    set_threads(args.threads)
+    skip = set(filter(None, args.skip.split(",")))
+    print(f"{hardware_summary()}; at start: {load()}")
+    if "inference" not in skip:
+        r = bench_inference()
+        print(f"\n(a) GPT-2 124M, 128 new tokens, batch 1, greedy ({load()})")
+        print(f"    ours (KV cache)          {r['ours']:7.1f} tokens/s")
+        print(f"    transformers generate()  {r['transformers']:7.1f} tokens/s")
+        print(f"    ratio ours / transformers: {r['ratio']:.2f}x (target >= 1.0); same tokens: {r['same_tokens']}")
+    if "training" not in skip:
+        r = bench_training(args.seconds)
+        print(f"\n(b) char-level Shakespeare, {args.seconds:.0f} s of training each; val loss in nats per character")
+        for name in ("minimal-GPT recipe", "ours"):
+            m = r[name]
+            print(f"    {name:<20} val loss {m['val_loss']:.4f} ({m['val_loss'] / math.log(2):.3f} bits/char) "
+                  f"after {m['steps']} steps, {m['tokens_seen']:,} tokens, {m['train_seconds']} s")
+        print(f"    ratio ours / recipe: {r['ratio']:.3f} (< 1: ours reaches a lower loss in the same time); "
+              f"the two runs took turns every ~2 s; at the end: {r['load']}")
+    if "finetune" not in skip:
+        r = bench_finetune(args.ft_iters)
+        print(f"\n(c) fine-tuning gpt_char on Tang poems, {args.ft_iters} steps each")
+        for name, m in r.items():
+            print(f"    {name:<10} trainable {m['trainable_parameters']:>9,} of {m['total_parameters']:,} "
+                  f"({m['trainable_parameters'] / m['total_parameters']:.1%}), {m['train_seconds']} s, "
+                  f"val loss {m['val_loss_before']:.3f} -> {m['val_loss_after']:.3f}; {m['load']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,416 @@
+"""Lesson 05: GPT-2 from scratch equals transformers' GPT-2; tokenizer, sampling, KV cache, LoRA, training."""
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+import torch
+
+from aigc_course.models.gpt import (GPT, GPTConfig, KVCache, apply_repetition_penalty, attention_manual,
+                                    causal_mask, from_hf, load_gpt2_weights, next_token_distribution, to_hf,
+                                    top_k_filter, top_p_filter)
+from aigc_course.models.lora import LoRAConfig, LoRALinear, add_lora, lora_forward, lora_state_dict, merge_lora
+from aigc_course.tokenizer import ByteTokenizer, GPT2Tokenizer, bytes_to_unicode, gpt2_files
+
+transformers = pytest.importorskip("transformers")
+
+TEXTS = [
+    "Hello world",
+    "To be, or not to be: that is the question.",
+    "床前明月光，疑是地上霜。举头望明月，低头思故乡。",
+    "中文和English混在一起, 2024年!",
+    "emoji 🤖🎉👍🏽 and a flag 🇨🇳",
+    "  leading spaces\n\n\ttabs   and trailing  ",
+    "It's we'll they've I'M don't",
+    "numbers 3.14159 1,000,000 ½ ² ٣",
+    "\n", " ", "", "a  b   c    d",
+    "<|endoftext|>after the end",
+    "Ġ Ċ weird already-mapped chars ÿ",
+]
+
+
+def small_config(**kw) -> GPTConfig:
+    return GPTConfig(**({"vocab_size": 101, "block_size": 32, "n_layer": 2, "n_head": 4, "n_embd": 32} | kw))
+
+
+def hf_model(config: GPTConfig, seed: int = 0):
+    torch.manual_seed(seed)
+    cfg = transformers.GPT2Config(vocab_size=config.vocab_size, n_positions=config.block_size,
+                                  n_embd=config.n_embd, n_layer=config.n_layer, n_head=config.n_head,
+                                  bos_token_id=None, eos_token_id=None)
+    model = transformers.GPT2LMHeadModel(cfg).eval()
+    with torch.no_grad():  # GPT-2's init leaves biases and LayerNorms at 0/1: randomise them so the map is tested
+        for name, p in model.named_parameters():
+            if name.endswith("bias") or ".ln_" in name:
+                p.add_(torch.randn_like(p) * 0.1)
+    return model
+
+
+# --- tokenizer -------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tokenizers():
+    vocab, merges = gpt2_files()
+    try:
+        hf = transformers.GPT2TokenizerFast(vocab=str(vocab), merges=str(merges))  # transformers >= 5
+    except TypeError:
+        hf = transformers.GPT2TokenizerFast(vocab_file=str(vocab), merges_file=str(merges))
+    return GPT2Tokenizer(), hf
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_tokenizer_ids_equal_gpt2_tokenizer_fast(tokenizers, text):
+    ours, hf = tokenizers
+    ids = ours.encode(text)
+    assert ids == hf.encode(text)
+    assert ours.decode(ids) == text
+
+
+def test_tokenizer_known_ids_and_byte_alphabet(tokenizers):
+    ours, _ = tokenizers
+    assert ours.vocab_size == 50257 and ours.eot_id == 50256
+    assert ours.encode("Hello world") == [15496, 995]  # the ids everyone knows from GPT-2
+    table = bytes_to_unicode()
+    assert len(set(table.values())) == 256 and table[32] == "Ġ" and table[10] == "Ċ" and table[ord("A")] == "A"
+    assert ours.tokenize(" world") == ["Ġworld"]
+    assert ours.token_bytes(995) == b" world"
+    # a Chinese character is 3 UTF-8 bytes; GPT-2's merges give a common one a single token or two
+    assert 1 <= len(ours.encode("月")) <= 3
+    assert ours.decode(ours.encode("月")[:1]).endswith("\ufffd") or len(ours.encode("月")) == 1
+
+
+def test_byte_tokenizer_round_trip():
+    tok = ByteTokenizer()
+    text = "To be 或不 🤖"
+    ids = tok.encode(text)
+    assert max(ids) < 256 and len(ids) == len(text.encode()) and tok.decode(ids) == text
+
+
+# --- the model equals transformers.GPT2LMHeadModel --------------------------------------------------------
+
+@pytest.mark.parametrize("attention", ["sdpa", "manual"])
+def test_logits_equal_transformers_small(attention):
+    config = small_config(attention=attention)
+    hf = hf_model(config)
+    ours = from_hf(hf)
+    for block in ours.transformer.h:
+        block.attn.attention = attention
+    x = torch.randint(0, config.vocab_size, (3, 20), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        diff = (ours(x)[0] - hf(x).logits).abs().max().item()
+    assert diff < 1e-4
+
+
+def test_to_hf_round_trip_and_loss_matches():
+    ours = GPT(small_config())
+    hf = to_hf(ours)
+    x = torch.randint(0, 101, (2, 16))
+    with torch.no_grad():
+        logits, loss = ours(x, x)
+        out = hf(x, labels=x)
+    assert (logits - out.logits).abs().max().item() < 1e-4
+    # transformers shifts labels inside; ours takes already-shifted targets
+    _, shifted = ours(x[:, :-1], x[:, 1:])
+    assert abs(shifted.item() - out.loss.item()) < 1e-4
+    back = from_hf(hf)
+    assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), back.state_dict().values()))
+
+
+def test_logits_equal_transformers_gpt2_124m():
+    """The full GPT-2 small shape (124M parameters) with the same random weights."""
+    started = time.perf_counter()
+    ours = GPT(GPTConfig())
+    assert ours.num_parameters() == 124_439_808  # GPT-2 small: 124M, the embedding counted once
+    hf = to_hf(ours)
+    x = torch.randint(0, 50257, (1, 24), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        diff = (ours(x)[0] - hf(x).logits).abs().max().item()
+    assert diff < 1e-4, diff
+    assert time.perf_counter() - started < 120
+
+
+def test_causal_mask_and_attention():
+    assert causal_mask(3, 3).tolist() == [[True, False, False], [True, True, False], [True, True, True]]
+    assert causal_mask(1, 4).tolist() == [[True, True, True, True]]  # one new query sees the whole cache
+    q, k, v = (torch.randn(2, 3, 5, 8) for _ in range(3))
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+    assert torch.allclose(attention_manual(q, k, v), ref, atol=1e-5)
+
+
+def test_future_tokens_do_not_change_past_logits():
+    model = GPT(small_config()).eval()
+    x = torch.randint(0, 101, (1, 12))
+    y = x.clone()
+    y[0, 8:] = (y[0, 8:] + 7) % 101
+    with torch.no_grad():
+        a, b = model(x)[0], model(y)[0]
+    assert torch.allclose(a[0, :8], b[0, :8], atol=1e-6)
+    assert not torch.allclose(a[0, 8:], b[0, 8:])
+
+
+def test_init_follows_gpt2():
+    model = GPT(GPTConfig(vocab_size=512, block_size=64, n_layer=8, n_head=4, n_embd=256))
+    assert abs(model.transformer.wte.weight.std().item() - 0.02) < 0.002
+    proj = model.transformer.h[0].attn.c_proj.weight.std().item()
+    assert abs(proj - 0.02 / math.sqrt(16)) < 0.001
+    assert model.transformer.h[0].mlp.c_fc.bias.abs().max() == 0
+
+
+def test_bad_config_and_too_long_input():
+    with pytest.raises(ValueError, match="divisible"):
+        GPTConfig(n_embd=30, n_head=4)
+    model = GPT(small_config())
+    with pytest.raises(ValueError, match="block_size"):
+        model(torch.zeros(1, 33, dtype=torch.long))
+
+
+# --- generation ------------------------------------------------------------------------------------------
+
+def test_kv_cached_greedy_equals_uncached_exactly():
+    torch.manual_seed(0)
+    model = GPT(small_config(block_size=64)).eval()
+    prompt = torch.randint(0, 101, (2, 5))
+    cached = model.generate(prompt, 40, greedy=True, use_cache=True)
+    uncached = model.generate(prompt, 40, greedy=True, use_cache=False)
+    assert torch.equal(cached, uncached)
+
+
+def test_cached_logits_match_full_forward():
+    model = GPT(small_config(block_size=64)).eval()
+    x = torch.randint(0, 101, (1, 20))
+    cache = KVCache(model.config, 1, 20)
+    with torch.no_grad():
+        full = model(x)[0]
+        first = model(x[:, :12], cache=cache)[0]
+        rest = torch.cat([model(x[:, t:t + 1], cache=cache)[0] for t in range(12, 20)], dim=1)
+    assert torch.allclose(torch.cat([first, rest], dim=1), full, atol=1e-5)
+
+
+def test_greedy_equals_transformers_generate():
+    hf = hf_model(small_config(block_size=64))
+    ours = from_hf(hf)
+    prompt = torch.randint(0, 101, (1, 6))
+    theirs = hf.generate(prompt, max_new_tokens=20, do_sample=False, attention_mask=torch.ones_like(prompt),
+                         pad_token_id=0)
+    assert torch.equal(ours.generate(prompt, 20, greedy=True), theirs)
+
+
+def test_sampling_is_seeded_and_filters_apply():
+    model = GPT(small_config(block_size=64)).eval()
+    prompt = torch.zeros(1, 1, dtype=torch.long)
+    a = model.generate(prompt, 10, temperature=1.0, top_k=5, generator=torch.Generator().manual_seed(3))
+    b = model.generate(prompt, 10, temperature=1.0, top_k=5, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and a.shape == (1, 11)
+    with pytest.raises(ValueError, match="temperature"):
+        model.generate(prompt, 3, temperature=0.0)
+
+
+def test_top_k_and_top_p_filters():
+    logits = torch.log(torch.tensor([[0.5, 0.2, 0.15, 0.1, 0.05]]))
+    kept = torch.isfinite(top_k_filter(logits, 2))
+    assert kept.tolist() == [[True, True, False, False, False]]
+    # nucleus: 0.5 < 0.6, 0.5 + 0.2 >= 0.6 -> keep the first two
+    assert torch.isfinite(top_p_filter(logits, 0.6)).tolist() == [[True, True, False, False, False]]
+    assert torch.isfinite(top_p_filter(logits, 0.5)).tolist() == [[True, False, False, False, False]]
+    assert torch.isfinite(top_p_filter(logits, 0.01)).sum() == 1  # the top token always survives
+    shuffled = logits[:, [3, 0, 4, 1, 2]]
+    assert torch.isfinite(top_p_filter(shuffled, 0.6)).tolist() == [[False, True, False, True, False]]
+    probs = next_token_distribution(logits, temperature=1.0, top_p=0.6)
+    assert torch.allclose(probs, torch.tensor([[5 / 7, 2 / 7, 0, 0, 0]]))
+    with pytest.raises(ValueError):
+        top_p_filter(logits, 0.0)
+    with pytest.raises(ValueError):
+        top_k_filter(logits, 0)
+
+
+def test_temperature_sharpens_and_flattens():
+    logits = torch.tensor([[2.0, 1.0, 0.0]])
+    cold, hot = next_token_distribution(logits, 0.5), next_token_distribution(logits, 2.0)
+    assert cold[0, 0] > torch.softmax(logits, -1)[0, 0] > hot[0, 0]
+
+
+def test_repetition_penalty_matches_ctrl_rule():
+    logits = torch.tensor([[2.0, -1.0, 0.5, 3.0]])
+    out = apply_repetition_penalty(logits, torch.tensor([[0, 1, 1]]), 2.0)
+    assert out.tolist() == [[1.0, -2.0, 0.5, 3.0]]
+    assert torch.equal(apply_repetition_penalty(logits, torch.tensor([[0]]), 1.0), logits)
+
+
+# --- loading real GPT-2 weights from a local folder --------------------------------------------------------
+
+def test_loader_round_trips_a_local_hf_folder_and_safetensors_file(tmp_path):
+    hf = hf_model(small_config())
+    hf.save_pretrained(tmp_path / "tiny-gpt2")
+    from_folder = load_gpt2_weights(tmp_path / "tiny-gpt2")
+    from_file = load_gpt2_weights(tmp_path / "tiny-gpt2" / "model.safetensors")
+    x = torch.randint(0, 101, (2, 10))
+    with torch.no_grad():
+        ref = hf(x).logits
+        assert (from_folder(x)[0] - ref).abs().max() < 1e-4
+        assert (from_file(x)[0] - ref).abs().max() < 1e-4
+
+
+def test_loader_says_the_course_never_downloads(tmp_path):
+    with pytest.raises(FileNotFoundError, match="never downloads"):
+        load_gpt2_weights(tmp_path / "gpt2")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="model.safetensors"):
+        load_gpt2_weights(tmp_path / "empty")
+
+
+# --- LoRA ------------------------------------------------------------------------------------------------
+
+def test_lora_starts_as_the_base_model_and_merges_exactly():
+    torch.manual_seed(0)
+    model = GPT(small_config()).eval()
+    x = torch.randint(0, 101, (2, 16))
+    with torch.no_grad():
+        base = model(x)[0]
+    add_lora(model, LoRAConfig(rank=4, alpha=8))
+    with torch.no_grad():
+        assert torch.equal(model(x)[0], base)  # B = 0 at the start
+        for layer in model.modules():
+            if isinstance(layer, LoRALinear):
+                layer.lora_b.normal_(0, 0.05)
+        unmerged = model(x)[0]
+        merge_lora(model)
+        merged = model(x)[0]
+    assert not torch.allclose(unmerged, base, atol=1e-3)
+    assert (merged - unmerged).abs().max() < 1e-5
+
+
+def test_lora_trains_only_adapter_parameters():
+    torch.manual_seed(0)
+    model = GPT(small_config())
+    add_lora(model, LoRAConfig(rank=2, alpha=4))
+    frozen = {k: v.clone() for k, v in model.state_dict().items() if ".lora_" not in k}
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all(".lora_" in n for n in trainable)
+    # per block: c_attn (32 -> 96) and c_proj (32 -> 32) with rank 2
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 2 * (2 * (32 + 96) + 2 * (32 + 32))
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    x = torch.randint(0, 101, (4, 16))
+    for _ in range(3):
+        _, loss = model(x[:, :-1], x[:, 1:])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = model.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in frozen.items())
+    assert any(v.abs().sum() > 0 for k, v in lora_state_dict(model).items() if k.endswith("lora_b"))
+
+
+def test_lora_forward_equation():
+    x, w, a, b = torch.randn(3, 6), torch.randn(4, 6), torch.randn(2, 6), torch.randn(4, 2)
+    bias = torch.randn(4)
+    assert torch.allclose(lora_forward(x, w, bias, a, b, 0.5), x @ (w + 0.5 * b @ a).T + bias, atol=1e-5)
+    with pytest.raises(ValueError, match="rank"):
+        LoRAConfig(rank=0)
+    with pytest.raises(ValueError, match="no nn.Linear"):
+        add_lora(GPT(small_config()), LoRAConfig(targets=("nothing",)))
+
+
+# --- data and training -----------------------------------------------------------------------------------
+
+def test_corpora_and_batches():
+    from aigc_course.corpora import load_corpus, random_batch, split_text
+
+    text = load_corpus("shakespeare")
+    assert 0.9e6 < len(text) < 1.2e6 and text.isascii()
+    tang = load_corpus("tang300")
+    train, val = split_text(tang, 0.1, "\n\n")
+    assert val.startswith("《") and train + val == tang
+    data = torch.arange(100)
+    x, y = random_batch(data, 8, 4, torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (4, 8) and torch.equal(y, x + 1)
+    with pytest.raises(ValueError, match="unknown corpus"):
+        load_corpus("klingon")
+
+
+def test_lr_schedule():
+    from aigc_course.recipes_gpt import lr_at
+
+    assert lr_at(0, 1e-3, 1e-4, 10, 100) == pytest.approx(1e-4)
+    assert lr_at(9, 1e-3, 1e-4, 10, 100) == pytest.approx(1e-3)
+    assert lr_at(100, 1e-3, 1e-4, 10, 100) == pytest.approx(1e-4)
+    assert 1e-4 < lr_at(55, 1e-3, 1e-4, 10, 100) < 1e-3
+
+
+def test_training_loss_falls_and_checkpoint_round_trips(tmp_path):
+    import dataclasses
+
+    from aigc_course.checkpoints import load_checkpoint
+    from aigc_course.recipes_gpt import GPT_PRESETS, train_gpt
+
+    recipe = dataclasses.replace(GPT_PRESETS["gpt_char_tiny"], iters=60, eval_every=30, eval_windows=8)
+    model, history, results = train_gpt(recipe, out=tmp_path / "tiny", progress=False)
+    first, last = history["evals"][0]["shakespeare"], history["evals"][-1]["shakespeare"]
+    assert last < first < math.log(256)  # below uniform over bytes, and still falling
+    loaded, card = load_checkpoint(tmp_path / "tiny")
+    x = torch.randint(0, 256, (1, 10))
+    assert torch.equal(loaded(x)[0], model(x)[0])
+    assert card["kind"] == "GPT" and card["metrics"]["val_loss_shakespeare"] == results["val_loss_shakespeare"]
+
+
+# --- notebook exercises, the explorer and the CLI ----------------------------------------------------------
+
+def test_student_version_of_05_says_not_yet(tmp_path, capsys):
+    from pathlib import Path
+
+    from aigc_course.__main__ import main
+    from aigc_course.exercises import exercises_for
+
+    lesson = Path(__file__).resolve().parents[1] / "notebooks" / "05_gpt2.ipynb"
+    assert main(["student", str(lesson), "--out", str(tmp_path)]) == 0
+    import nbformat
+
+    student = nbformat.read(tmp_path / "05_gpt2.ipynb", as_version=4)
+    exercises = exercises_for("05_gpt2")
+    assert [e.id for e in exercises] == ["5.1", "5.2", "5.3"]
+    namespace = {"torch": torch}
+    for cell in student.cells:
+        if cell.cell_type == "code" and cell.source.startswith("def my_"):
+            assert "### BEGIN SOLUTION" not in cell.source and "NotImplementedError" in cell.source
+            exec(cell.source, namespace)
+    for exercise in exercises:
+        ok, line = exercise.evaluate(namespace[exercise.function])
+        assert not ok and "not yet" in line
+    # and the lesson's own solutions are correct
+    lesson_nb = nbformat.read(lesson, as_version=4)
+    solved = {"torch": torch}
+    for cell in lesson_nb.cells:
+        if cell.cell_type == "code" and cell.source.startswith("def my_"):
+            exec(cell.source, solved)
+    assert all(e.evaluate(solved[e.function])[0] for e in exercises)
+
+
+def test_sampling_explorer_updates_and_steps():
+    from aigc_course.widgets import SamplingExplorer, token_label
+
+    model = GPT(GPTConfig(vocab_size=256, block_size=64, n_layer=1, n_head=2, n_embd=16))
+    explorer = SamplingExplorer(model, ByteTokenizer(), prompt="ab", seed=0)
+    before = explorer.chart.value
+    explorer.temperature.value = 0.3
+    assert explorer.chart.value != before and explorer.last_update_ms > 0
+    explorer.top_k.value = 3
+    assert explorer.chart.value.count("<tr>") == 3 and "3 candidate(s)" in explorer.chart.value
+    explorer.step(2)
+    assert len(explorer.context_ids()) == 4
+    explorer.prompt.value = "xyz"  # a new prompt starts over
+    assert explorer.context_ids() == list(b"xyz")
+    assert token_label(ByteTokenizer(), 32) == "␣" and token_label(ByteTokenizer(), 0xE6) == "\\xe6"
+
+
+def test_cli_generate_with_a_checkpoint(tmp_path, capsys):
+    from aigc_course.__main__ import main
+    from aigc_course.checkpoints import save_checkpoint
+
+    save_checkpoint(GPT(GPTConfig(vocab_size=256, block_size=64, n_layer=1, n_head=2, n_embd=16)),
+                    tmp_path / "tiny", {})
+    assert main(["generate", "--prompt", "ROMEO:", "--checkpoint", str(tmp_path / "tiny"),
+                 "--max-new-tokens", "5", "--top-k", "5", "--top-p", "0.9", "--seed", "1"]) == 0
+    assert capsys.readouterr().out.startswith("ROMEO:")
+    assert main(["generate", "--prompt", "", "--checkpoint", str(tmp_path / "tiny")]) == 1
+    assert "empty" in capsys.readouterr().err
+    assert main(["train", "gpt", "--preset", "nope"]) == 1
