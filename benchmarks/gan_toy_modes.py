@@ -53,9 +53,10 @@ def main() -> None:
         final = sum(r["final_covered"] for r in sel) / len(sel)
         during = sum(r["mean_covered"] for r in sel) / len(sel)
         hq = sum(r["final_high_quality"] for r in sel) / len(sel)
-        base = base or during
+        base = during if base is None else base
+        ratio = f"x{during / base:.2f}" if base > 0 else "n/a (vanilla covered none)"
         print(f"{loss:8s}  {final:5.2f} / 8 ({[r['final_covered'] for r in sel]})        {during:5.2f}"
-              f"          {hq:6.1%}      x{during / base:.2f}")
+              f"          {hq:6.1%}      {ratio}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
