@@ -264,15 +264,23 @@ class TextWatermark:
             raise ValueError(f"logits have {logits.shape[-1]} entries, the watermark's vocabulary {self.vocab_size}")
         return logits + self.delta * self.green_mask(previous_token).to(logits.dtype)
 
-    def green_count(self, tokens: list[int] | torch.Tensor) -> tuple[int, int]:
-        """(green tokens, scored tokens): every token after the first is scored."""
-        tokens = [int(t) for t in tokens]
-        greens = sum(bool(self.green_mask(prev)[tok]) for prev, tok in zip(tokens, tokens[1:]))
-        return greens, max(len(tokens) - 1, 0)
+    def green_count(self, tokens: list[int] | torch.Tensor, unique: bool = True) -> tuple[int, int]:
+        """(green tokens, scored tokens) over the pairs (previous token, token).
 
-    def z_score(self, tokens: list[int] | torch.Tensor) -> float:
+        With ``unique`` each distinct pair is scored once: in ordinary text
+        frequent pairs ("th", "e ") repeat, and counting a green one twenty
+        times would break the z-score's assumption of independent draws.
+        """
+        tokens = [int(t) for t in tokens]
+        pairs = list(zip(tokens, tokens[1:]))
+        if unique:
+            pairs = list(dict.fromkeys(pairs))
+        greens = sum(bool(self.green_mask(prev)[tok]) for prev, tok in pairs)
+        return greens, len(pairs)
+
+    def z_score(self, tokens: list[int] | torch.Tensor, unique: bool = True) -> float:
         """How many standard deviations the green count lies above chance."""
-        greens, total = self.green_count(tokens)
+        greens, total = self.green_count(tokens, unique)
         if total == 0:
             raise ValueError("need at least two tokens to score a watermark")
         return (greens - self.gamma * total) / math.sqrt(total * self.gamma * (1 - self.gamma))
@@ -280,11 +288,16 @@ class TextWatermark:
 
 @torch.no_grad()
 def sample_tokens(next_logits: Callable[[list[int]], torch.Tensor], prompt: list[int], new_tokens: int, *,
-                  watermark: TextWatermark | None = None, temperature: float = 1.0, seed: int = 0) -> list[int]:
+                  watermark: TextWatermark | None = None, temperature: float = 1.0, top_k: int | None = None,
+                  seed: int = 0) -> list[int]:
     """Sample ``new_tokens`` tokens after ``prompt`` from any model, optionally watermarked.
 
     ``next_logits(tokens)`` returns the logits (vocab_size,) of the next token;
-    it can wrap the course's GPT or a toy model. Returns prompt + new tokens.
+    it can wrap the course's GPT or a toy model. ``top_k`` keeps only the k most
+    likely tokens *before* the watermark's bias, so the bias chooses among
+    plausible tokens instead of lifting the many implausible ones in the tail
+    (with a 256-byte vocabulary, a green bonus on the tail adds up to garbage).
+    Returns prompt + new tokens.
     """
     if not prompt:
         raise ValueError("the prompt needs at least one token (the watermark is keyed on the previous token)")
@@ -292,6 +305,9 @@ def sample_tokens(next_logits: Callable[[list[int]], torch.Tensor], prompt: list
     tokens = list(prompt)
     for _ in range(new_tokens):
         logits = next_logits(tokens).float() / temperature
+        if top_k is not None:
+            kth = logits.topk(min(top_k, len(logits))).values[-1]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
         if watermark is not None:
             logits = watermark.bias(logits, tokens[-1])
         tokens.append(int(torch.multinomial(logits.softmax(-1), 1, generator=generator)))

@@ -103,5 +103,14 @@ def test_text_watermark_z_scores():
     assert min(marked) > 6
     greens, total = wm.green_count([1, 2])
     assert total == 1 and greens == int(wm.green_mask(1)[2])
+    assert wm.green_count([1, 2, 1, 2, 1, 2])[1] == 2                  # pairs (1, 2) and (2, 1), each once
+    assert wm.green_count([1, 2, 1, 2, 1, 2], unique=False)[1] == 5
+
+
+def test_top_k_sampling_only_picks_likely_tokens():
+    logits = torch.arange(64.0) / 4                                    # token 63 most likely
+    wm = R.TextWatermark(vocab_size=64, delta=10.0)
+    tokens = R.sample_tokens(lambda t: logits, [0], 100, watermark=wm, top_k=3, seed=0)
+    assert set(tokens[1:]) <= {61, 62, 63}
     with pytest.raises(ValueError, match="two tokens"):
         wm.z_score([3])
