@@ -352,9 +352,9 @@ class StyleConfig:
     content_layers: tuple[str, ...] = GATYS_CONTENT
     style_layers: tuple[str, ...] = GATYS_STYLE
     content_weight: float = 1.0
-    style_weight: float = 1e3
-    tv_weight: float = 1e2
-    steps: int = 60
+    style_weight: float = 5.0
+    tv_weight: float = 3e5
+    steps: int = 50
     optimizer: str = "lbfgs"        # or "adam"
     lr: float = 1.0                 # L-BFGS step length; Adam: 0.02 is a good start
     size: int = 256                 # longer side of the result in pixels
