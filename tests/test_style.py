@@ -55,7 +55,7 @@ def test_layer_shapes_and_truncation(vgg):
     assert feats["relu5_1"].shape == (1, 512, 4, 4)
     assert feats["pool5"].shape == (1, 512, 2, 2)
     small = S.VGGFeatures(["relu2_1", "relu1_1"])
-    assert len(small.features) == 7 and list(small(torch.rand(1, 3, 32, 32))) == ["relu2_1", "relu1_1"]
+    assert len(small.features) == 7 and list(small(torch.rand(1, 3, 32, 32))) == ["relu1_1", "relu2_1"]  # network order
     assert len(S.VGGFeatures(["relu2_1"], truncate=False).features) == 37
 
 
@@ -276,3 +276,31 @@ def test_cli_stylize_writes_a_png(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
     assert main(["stylize", str(tmp_path / "nope.jpg"), "flower", "--out", str(out)]) == 1
     assert "not found" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ the lesson's learner version
+
+def test_student_version_of_lesson_03_says_not_yet(tmp_path, capsys):
+    """`python -m aigc_course student 03_style_transfer`: solutions removed, hints kept, checks say "not yet"."""
+    import contextlib
+    import io
+
+    import nbformat
+
+    from aigc_course import grading
+
+    lesson = S.__file__.rsplit("/aigc_course/", 1)[0] + "/notebooks/03_style_transfer.ipynb"
+    assert main(["student", lesson, "--out", str(tmp_path)]) == 0
+    student = nbformat.read(tmp_path / "03_style_transfer.ipynb", as_version=4)
+    original = nbformat.read(lesson, as_version=4)
+    changed = [i for i, (a, b) in enumerate(zip(original.cells, student.cells)) if a.source != b.source]
+    assert [student.cells[i].source.count("raise NotImplementedError('Exercise 3.") for i in changed] == [1, 1, 1]
+    assert all("BEGIN" not in student.cells[i].source for i in changed)
+    namespace, out = {"torch": torch}, io.StringIO()
+    exercise_cells = [c.source for c in student.cells if "nbgrader" in c.metadata]  # solutions and their checks
+    assert sum(grading.CHECK_MARK in source for source in exercise_cells) == 3
+    with contextlib.redirect_stdout(out):
+        for source in exercise_cells:
+            exec(source, namespace)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3 and all(": not yet - the exercise is not done yet" in line for line in lines), lines
