@@ -188,8 +188,8 @@ class StyleExplorer:
         self.style = w.Dropdown(options=[*STYLE_NAMES, *[n for n in names if n not in STYLE_NAMES]],
                                 value=style, description="style")
         ratio = self.config.style_weight / self.config.content_weight
-        self.ratio = w.FloatLogSlider(value=ratio, base=10, min=0, max=6, step=0.25, description="style/content",
-                                      continuous_update=False, readout_format=".0e",
+        self.ratio = w.FloatLogSlider(value=ratio, base=10, min=-2, max=4, step=0.25, description="style/content",
+                                      continuous_update=False, readout_format=".3g",
                                       style={"description_width": "90px"}, layout=w.Layout(width="420px"))
         self.layers = [w.Checkbox(value=n in self.config.style_layers, description=n, indent=False,
                                   layout=w.Layout(width="80px")) for n in self.LAYER_CHOICES]
