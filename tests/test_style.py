@@ -304,3 +304,21 @@ def test_student_version_of_lesson_03_says_not_yet(tmp_path, capsys):
             exec(source, namespace)
     lines = out.getvalue().splitlines()
     assert len(lines) == 3 and all(": not yet - the exercise is not done yet" in line for line in lines), lines
+
+
+# ------------------------------------------------------------------ the live explorer
+
+def test_style_explorer_updates_and_renders():
+    from aigc_course.widgets import StyleExplorer
+
+    explorer = StyleExplorer("chelsea", "gravel", preview_size=48, preview_steps=6, full_steps=2)
+    first = bytes(explorer.result.value)  # L-BFGS's first step is tiny (1/|g|_1): give it a few evaluations
+    assert first and explorer.progress.value == 6 and "preview 48x32" in explorer.status.value
+    explorer.ratio.value = 1000.0  # an observer re-runs the preview
+    assert bytes(explorer.result.value) != first
+    for box in explorer.layers:
+        box.value = False
+    assert "at least one style layer" in explorer.status.value
+    explorer.layers[0].value = True
+    explorer.size.value = 128
+    assert explorer.render_full() > 0 and "full size 128x85" in explorer.status.value
