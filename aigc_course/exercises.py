@@ -277,3 +277,58 @@ def check_top_p(answer: Callable) -> None:
 def check_lora_forward(answer: Callable) -> None:
     """Exercise 5.3: ``answer(x, weight, bias, lora_a, lora_b, scale)`` must return the LoRA layer's output."""
     EXERCISES["5.3"].check(answer)
+
+
+# --- Lesson 03: neural style transfer ---
+from aigc_course.models.style import gram_matrix as _gram_matrix  # noqa: E402
+from aigc_course.models.style import style_loss as _style_loss  # noqa: E402
+from aigc_course.models.style import total_variation as _total_variation  # noqa: E402
+
+
+def _feature_case(seed: int = 3) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.rand(2, 4, 5, 6, generator=g), torch.rand(2, 8, 3, 3, generator=g)]
+
+
+def _gram_case():
+    (features, _) = _feature_case()
+    return (features,), _gram_matrix(features)
+
+
+def _style_loss_case():
+    features = _feature_case()
+    targets = [_gram_matrix(f.flip(0)) for f in _feature_case(seed=4)]
+    return (features, targets), _style_loss(features, targets)
+
+
+def _tv_case():
+    image = torch.rand(1, 3, 7, 9, generator=torch.Generator().manual_seed(5))
+    return (image,), _total_variation(image)
+
+
+EXERCISES.update({e.id: e for e in (
+    Exercise("3.1", "Gram matrix", "03_style_transfer", "my_gram_matrix",
+             "reshape to (B, C, H*W), multiply by its transpose (B, H*W, C) and divide by C*H*W",
+             _gram_case),
+    Exercise("3.2", "style loss", "03_style_transfer", "my_style_loss",
+             "for each layer: mean squared difference between the Gram matrix of the features and the "
+             "target Gram matrix; add the layers up", _style_loss_case),
+    Exercise("3.3", "total variation", "03_style_transfer", "my_total_variation",
+             "mean of squared differences between vertical neighbours plus the same for horizontal ones",
+             _tv_case),
+)})
+
+
+def check_gram_matrix(answer: Callable) -> None:
+    """Exercise 3.1: ``answer(features)`` (B, C, H, W) -> (B, C, C) Gram matrices divided by C*H*W."""
+    EXERCISES["3.1"].check(answer)
+
+
+def check_style_loss(answer: Callable) -> None:
+    """Exercise 3.2: ``answer(features, target_grams)`` -> sum over layers of mse(Gram(F_l), A_l)."""
+    EXERCISES["3.2"].check(answer)
+
+
+def check_total_variation(answer: Callable) -> None:
+    """Exercise 3.3: ``answer(image)`` -> mean squared vertical + mean squared horizontal differences."""
+    EXERCISES["3.3"].check(answer)
