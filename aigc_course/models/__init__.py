@@ -4,9 +4,11 @@ from __future__ import annotations
 from torch import nn
 
 from aigc_course.models.classifier import ClassifierConfig, DigitClassifier
+from aigc_course.models.diffusion import UNet, UNetConfig
 from aigc_course.models.vae import VAE, VAEConfig
 
-MODELS = {"VAE": (VAE, VAEConfig), "DigitClassifier": (DigitClassifier, ClassifierConfig)}
+MODELS = {"VAE": (VAE, VAEConfig), "DigitClassifier": (DigitClassifier, ClassifierConfig),
+          "UNet": (UNet, UNetConfig)}
 
 
 def build_model(kind: str, config: dict) -> nn.Module:
