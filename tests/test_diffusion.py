@@ -262,3 +262,45 @@ def test_cli_train_diffusion_writes_a_card(tmp_path):
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["command"].startswith("python -m aigc_course train diffusion --epochs 1")
     assert card["metrics"]["steps_run"] == 125 and card["metrics"]["final_epoch_loss"] < 0.5
+
+
+# --- exercises and the learner version of the notebook --------------------------------------------
+
+def test_exercise_checks_accept_the_package_and_reject_common_mistakes(capsys):
+    from aigc_course import exercises
+
+    exercises.check_q_sample(lambda x0, t, noise, ac: q_sample(linear_schedule(), x0, t, noise))
+    exercises.check_q_sample(lambda x0, t, noise, ac: ac[t].reshape(-1, 1, 1, 1) * x0
+                             + (1 - ac[t].reshape(-1, 1, 1, 1)) * noise)  # forgot the square roots
+    exercises.check_ddim_step(lambda x, eps, t, tp, ac: ac[tp].sqrt() * x)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["Exercise 4.1 q_sample: correct", lines[1], lines[2]]
+    assert lines[1].startswith("Exercise 4.1 q_sample: not yet") and "not yet" in lines[2]
+    assert [e.function for e in exercises.exercises_for("04_diffusion")] == ["my_q_sample", "my_ddpm_step",
+                                                                             "my_ddim_step"]
+
+
+def test_student_build_of_the_lesson_says_not_yet(tmp_path):
+    import contextlib
+    import io
+    from pathlib import Path
+
+    import nbformat
+
+    from aigc_course import grading
+
+    lesson = Path(__file__).resolve().parents[1] / "notebooks" / "04_diffusion.ipynb"
+    student = nbformat.read(grading.build_student([lesson], tmp_path)[0], as_version=4)
+    teacher = nbformat.read(lesson, as_version=4)
+    verdicts = {}
+    for book, key in ((teacher, "teacher"), (student, "student")):
+        namespace, out = {"torch": torch}, io.StringIO()
+        with contextlib.redirect_stdout(out):
+            for cell in book.cells:
+                if cell.cell_type == "code" and ("def my_" in cell.source or grading.CHECK_MARK in cell.source):
+                    exec(cell.source, namespace)
+        verdicts[key] = out.getvalue().splitlines()
+    assert verdicts["teacher"] == [f"Exercise 4.{i} {t}: correct" for i, t in
+                                   ((1, "q_sample"), (2, "one DDPM reverse step"), (3, "DDIM update"))]
+    assert len(verdicts["student"]) == 3 and all("not yet - the exercise is not done yet" in v
+                                                  for v in verdicts["student"])
