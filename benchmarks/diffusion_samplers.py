@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000, help="digits per sampler (the same N for every row)")
     parser.add_argument("--checkpoint", default="ddpm_digits")
     parser.add_argument("--threads", type=int)
-    parser.add_argument("--guidance", type=float, nargs="*", default=[0.0, 1.0, 2.0, 4.0, 8.0])
+    parser.add_argument("--guidance", type=float, nargs="*", default=[0.0, 1.0, 3.0, 6.0])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     set_threads(args.threads)
