@@ -49,9 +49,10 @@ def main() -> None:
     model, card = (load_checkpoint(args.checkpoint) if os.path.exists(f"{args.checkpoint}.json")
                    else load_pretrained(args.checkpoint))
     classifier, _ = load_pretrained("digit_classifier")
-    test = load_digits("test").x
-    real = test[0::2][:args.n]
-    floor = metrics.fid(classifier, real, test[1::2][:args.n])
+    test = load_digits("test").x  # sorted by class: thin out evenly so every class keeps its share
+    stride = max(1, (len(test) // 2) // args.n)
+    real = test[0::2][::stride][:args.n]
+    floor = metrics.fid(classifier, real, test[1::2][::stride][:args.n])
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{hardware_summary()}; {torch.get_num_threads()} torch threads; load average at start {load:.1f}")
     print(f"checkpoint {card['name']} ({card['parameters']:,} parameters); N = {args.n} digits per row; "
