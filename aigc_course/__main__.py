@@ -1,4 +1,4 @@
-"""Command line: ``python -m aigc_course {check,assets,train,sample,student,grade}``.
+"""Command line: ``python -m aigc_course {check,assets,train,sample,stylize,generate,student,grade}``.
 
     python -m aigc_course check                               environment + shipped files
     python -m aigc_course assets --verify                     checksums only (exit 1 if one is bad)
@@ -6,11 +6,11 @@
     python -m aigc_course sample vae --checkpoint vae_conv16 --n 64 --out samples.png
     python -m aigc_course train gan --preset dcgan --out data/checkpoints/dcgan
     python -m aigc_course sample gan --checkpoint cgan --label 7 --out sevens.png
+    python -m aigc_course stylize chelsea flower --size 256 --out out.png
+    python -m aigc_course train diffusion --preset ddpm_digits --out data/checkpoints/ddpm_digits
+    python -m aigc_course sample diffusion --steps 50 --sampler ddim --guidance 2 --label 7 --out x.png
     python -m aigc_course train gpt --preset gpt_char --out data/checkpoints/gpt_char
     python -m aigc_course generate --prompt "ROMEO:" --temperature 0.8 --top-k 40
-
-
-    python -m aigc_course stylize chelsea flower --size 256 --out out.png   neural style transfer
     python -m aigc_course student --out student/                 learner versions of the lessons
     python -m aigc_course grade submissions/ --out report         score table: report.csv, report.md
 
@@ -60,15 +60,17 @@ def cmd_assets(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from aigc_course.recipes import CLASSIFIER_PRESETS, VAE_PRESETS, train_classifier, train_vae
+    from aigc_course.recipes import (CLASSIFIER_PRESETS, DIFFUSION_PRESETS, VAE_PRESETS, train_classifier,
+                                     train_diffusion, train_vae)
 
     env.set_threads(args.threads)
     if args.family == "gan":
         return _train_gan(args)
     if args.family == "gpt":
         return _train_gpt(args)
-    presets = VAE_PRESETS if args.family == "vae" else CLASSIFIER_PRESETS
-    preset = args.preset or ("vae_conv16" if args.family == "vae" else "digit_classifier")
+    presets = {"vae": VAE_PRESETS, "classifier": CLASSIFIER_PRESETS, "diffusion": DIFFUSION_PRESETS}[args.family]
+    preset = args.preset or {"vae": "vae_conv16", "classifier": "digit_classifier",
+                             "diffusion": "ddpm_digits"}[args.family]
     if preset not in presets:
         raise ValueError(f"unknown {args.family} preset {preset!r}; choose from {', '.join(presets)}")
     recipe = dataclasses.replace(presets[preset])
@@ -81,6 +83,8 @@ def cmd_train(args) -> int:
     out = Path(args.out) if args.out else None
     if args.family == "vae":
         _, _, results = train_vae(recipe, out=out, command=command, iw_k=args.iw_k)
+    elif args.family == "diffusion":
+        _, _, results = train_diffusion(recipe, out=out, command=command, eval_samples=args.eval_samples)
     else:
         _, _, results = train_classifier(recipe, out=out, command=command)
     print(", ".join(f"{k}={v}" for k, v in results.items()))
@@ -136,6 +140,9 @@ def _register_if_shipped(out: Path, preset: str, command: str, extra: tuple[Path
 
 def cmd_sample(args) -> int:
     import torch
+
+    if args.family == "diffusion":
+        return _sample_diffusion(args)
 
     from aigc_course.checkpoints import load_checkpoint, load_pretrained
     from aigc_course.plots import grid_array, save_png
@@ -236,6 +243,33 @@ def cmd_stylize(args) -> int:
     h, w = result.image.shape[-2:]
     print(f"wrote {out} ({w}x{h}): {len(result.history)} {args.optimizer} evaluations in {result.seconds:.1f} s, "
           f"loss {result.history[0]['total']:.4g} -> {result.final_loss:.4g}")
+
+
+def _sample_diffusion(args) -> int:
+    import time
+
+    import torch
+
+    from aigc_course.checkpoints import load_checkpoint, load_pretrained
+    from aigc_course.models.diffusion import sample
+    from aigc_course.plots import grid_array, save_png
+
+    env.set_threads()
+    name = args.checkpoint or "ddpm_digits"
+    path = Path(name)
+    model, card = load_checkpoint(path) if path.with_suffix(".json").exists() else load_pretrained(name)
+    if args.label is not None and not 0 <= args.label <= 9:
+        raise ValueError(f"--label must be a digit 0..9 (leave it out for one row per digit), got {args.label}")
+    labels = args.label if args.label is not None else torch.arange(args.n) % 10
+    started = time.perf_counter()
+    images = sample(model.to(env.pick_device()), args.n, labels, sampler=args.sampler, steps=args.steps,
+                    guidance=args.guidance, eta=args.eta, generator=torch.Generator().manual_seed(args.seed),
+                    progress=True)
+    seconds = time.perf_counter() - started
+    out = save_png(grid_array(images, nrow=min(10, args.n)), args.out, scale=args.scale)
+    what = f"digit {args.label}" if args.label is not None else "digits 0-9"
+    print(f"wrote {args.n} samples ({what}, {args.sampler}-{args.steps}, guidance w={args.guidance}, "
+          f"seed {args.seed}) from {card['name']} to {out} in {seconds:.1f} s")
     return 0
 
 
@@ -278,10 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--update", action="store_true", help="recompute sizes and sha256 of registered files")
     a.set_defaults(run=cmd_assets)
     t = sub.add_parser("train", help="train a model (reproduces a shipped checkpoint)")
-    t.add_argument("family", choices=["vae", "classifier", "gan", "gpt"])
+    t.add_argument("family", choices=["vae", "classifier", "gan", "diffusion", "gpt"])
     t.add_argument("--preset", help=f"vae: {', '.join(VAE_PRESETS)} (default vae_conv16); "
                                     "classifier: digit_classifier; gan: dcgan (default), cgan, toy_vanilla, toy_r1, "
-                                    f"toy_wgan_gp; gpt: {', '.join(GPT_PRESETS)} (default gpt_char)")
+                                    "toy_wgan_gp; diffusion: ddpm_digits; "
+                                    f"gpt: {', '.join(GPT_PRESETS)} (default gpt_char)")
     t.add_argument("--out", help="checkpoint path without suffix, e.g. data/checkpoints/vae_conv16")
     t.add_argument("--epochs", type=int)
     t.add_argument("--seed", type=int)
@@ -289,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--beta", type=float, help="KL weight (1 = the ELBO; >1 = beta-VAE)")
     t.add_argument("--iw-k", type=int, default=500, help="importance samples for the test NLL (0 skips it)")
     t.add_argument("--iters", type=int, help="gpt: training iterations (default: the preset's)")
+    t.add_argument("--eval-samples", type=int, default=1000,
+                   help="diffusion: DDIM-50 samples for the final FID (0 skips it)")
     t.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     t.set_defaults(run=cmd_train)
     gen = sub.add_parser("generate", help="continue a text prompt with a GPT checkpoint")
@@ -306,14 +343,19 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     gen.set_defaults(run=cmd_generate)
     s = sub.add_parser("sample", help="write a PNG grid of samples")
-    s.add_argument("family", choices=["vae", "gan"])
+    s.add_argument("family", choices=["vae", "gan", "diffusion"])
     s.add_argument("--checkpoint", default=None,
-                   help="a shipped name or a checkpoint path (vae: vae_conv16; gan: dcgan, or cgan with --label)")
-    s.add_argument("--label", type=int, help="gan: the digit a conditional GAN should draw")
+                   help="a shipped name or a checkpoint path (vae: vae_conv16; gan: dcgan, or cgan with --label; "
+                        "diffusion: ddpm_digits)")
     s.add_argument("--n", type=int, default=64)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--scale", type=int, default=2)
     s.add_argument("--out", default="samples.png")
+    s.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddim", help="diffusion: sampler")
+    s.add_argument("--steps", type=int, default=50, help="diffusion: sampling steps (DDPM uses 1000)")
+    s.add_argument("--guidance", type=float, default=0.0, help="diffusion: classifier-free guidance w (0 = none)")
+    s.add_argument("--eta", type=float, default=0.0, help="diffusion: DDIM noise (0 deterministic, 1 ~ DDPM)")
+    s.add_argument("--label", type=int, help="cgan or diffusion: draw only this digit (diffusion default: 0-9 in turn)")
     s.set_defaults(run=cmd_sample)
     sy = sub.add_parser("stylize", help="neural style transfer (Gatys et al.) of one image")
     sy.add_argument("content", help="an image file or a built-in name (chelsea, astronaut, china, coffee, ...)")

@@ -332,3 +332,70 @@ def check_style_loss(answer: Callable) -> None:
 def check_total_variation(answer: Callable) -> None:
     """Exercise 3.3: ``answer(image)`` -> mean squared vertical + mean squared horizontal differences."""
     EXERCISES["3.3"].check(answer)
+
+
+# --- Lesson 04: diffusion ---
+
+def _diffusion_case(seed: int = 11):
+    """A small batch (B=4, 1x28x28) with per-example timesteps, a noise draw and a noise prediction."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(4, 1, 28, 28, generator=g) * 2 - 1
+    return x, torch.randn(4, 1, 28, 28, generator=g), torch.randn(4, 1, 28, 28, generator=g)
+
+
+def _q_sample_case():
+    from aigc_course.models.diffusion import linear_schedule, q_sample
+
+    x0, noise, _ = _diffusion_case()
+    abar = linear_schedule().alphas_cumprod
+    t = torch.tensor([0, 120, 500, 999])
+    return (x0, t, noise, abar), q_sample(linear_schedule(), x0, t, noise)
+
+
+def _ddpm_step_case():
+    from aigc_course.models.diffusion import ddpm_step, linear_schedule
+
+    x_t, eps, z = _diffusion_case(12)
+    schedule = linear_schedule()
+    t = 600
+    args = (x_t, eps, t, schedule.betas, schedule.alphas_cumprod, z)
+    return args, ddpm_step(schedule, x_t, eps, t, noise=z, clip=False)
+
+
+def _ddim_step_case():
+    from aigc_course.models.diffusion import ddim_step, linear_schedule
+
+    x_t, eps, _ = _diffusion_case(13)
+    schedule = linear_schedule()
+    t, t_prev = 700, 680
+    args = (x_t, eps, t, t_prev, schedule.alphas_cumprod)
+    return args, ddim_step(schedule, x_t, eps, t, t_prev, eta=0.0, clip=False)
+
+
+EXERCISES.update({e.id: e for e in (
+    Exercise("4.1", "q_sample", "04_diffusion", "my_q_sample",
+             "x_t = sqrt(abar_t) * x0 + sqrt(1 - abar_t) * noise, with abar_t = alphas_cumprod[t] reshaped to "
+             "(B, 1, 1, 1) so each image gets its own t", _q_sample_case),
+    Exercise("4.2", "one DDPM reverse step", "04_diffusion", "my_ddpm_step",
+             "x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t); mean = sqrt(abar_{t-1}) beta_t / (1 - abar_t) * "
+             "x0_hat + sqrt(alpha_t) (1 - abar_{t-1}) / (1 - abar_t) * x_t; add sqrt((1 - abar_{t-1}) / "
+             "(1 - abar_t) * beta_t) * z", _ddpm_step_case),
+    Exercise("4.3", "DDIM update", "04_diffusion", "my_ddim_step",
+             "x0_hat as in 4.2, then x_prev = sqrt(abar_prev) * x0_hat + sqrt(1 - abar_prev) * eps (eta = 0: "
+             "no fresh noise)", _ddim_step_case),
+)})
+
+
+def check_q_sample(answer: Callable) -> None:
+    """Exercise 4.1: ``answer(x0, t, noise, alphas_cumprod)`` must return x_t ~ q(x_t | x_0) for that noise."""
+    EXERCISES["4.1"].check(answer)
+
+
+def check_ddpm_step(answer: Callable) -> None:
+    """Exercise 4.2: ``answer(x_t, eps, t, betas, alphas_cumprod, z)`` must return x_{t-1} (no clipping)."""
+    EXERCISES["4.2"].check(answer)
+
+
+def check_ddim_step(answer: Callable) -> None:
+    """Exercise 4.3: ``answer(x_t, eps, t, t_prev, alphas_cumprod)`` must return the eta = 0 DDIM x_{t_prev}."""
+    EXERCISES["4.3"].check(answer)

@@ -577,6 +577,142 @@ class StyleExplorer:
                              f"loss {result.final_loss:.4g}: {result.seconds:.1f} s")
         return result.seconds
 
+
+# --- Lesson 04: diffusion explorers ---------------------------------------------------------------
+
+def _grid_png(images: torch.Tensor, nrow: int, scale: int = 3) -> bytes:
+    """Images (N, 1, 28, 28) in [0, 1] as one enlarged PNG grid."""
+    from aigc_course.plots import grid_array
+
+    grid = np.rint(np.clip(grid_array(images, nrow=nrow), 0, 1) * 255).astype(np.uint8)
+    img = Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST)
+    return png_bytes(np.asarray(img))
+
+
+def _to_unit(x: torch.Tensor) -> torch.Tensor:
+    """Model space [-1, 1] (x_t may overshoot) -> [0, 1] for display."""
+    return ((x.clamp(-1, 1) + 1) / 2).cpu()
+
+
+class TimestepScrubber:
+    """Scrub along one sampling trajectory: x_t and the model's prediction of x_0 at every step.
+
+    Picking a digit or a seed runs the sampler once (DDIM, ``steps`` network calls,
+    recording every step through ``sample``'s callback); moving the step slider
+    then only redraws. Early in the trajectory x_t is nearly pure noise while the
+    predicted x_0 is already a blurry average digit; it sharpens as t falls.
+    """
+
+    def __init__(self, model, label: int = 7, steps: int = 50, seed: int = 0):
+        import ipywidgets as w
+
+        self.model, self.steps = model.eval(), steps
+        self.label = w.Dropdown(options=list(range(10)), value=label, description="digit",
+                                layout=w.Layout(width="160px"))
+        self.seed = w.BoundedIntText(value=seed, min=0, max=10_000, description="seed", layout=w.Layout(width="160px"))
+        self.step = w.IntSlider(value=0, min=0, max=steps, description="step", continuous_update=True,
+                                layout=w.Layout(width="420px"))
+        self.x_image, self.x0_image = w.Image(format="png"), w.Image(format="png")
+        self.status = w.HTML()
+        self.last_update_ms = self.last_sample_ms = 0.0
+        self.label.observe(lambda _: self.resample(), names="value")
+        self.seed.observe(lambda _: self.resample(), names="value")
+        self.step.observe(lambda _: self.update(), names="value")
+        self.widget = w.VBox([w.HBox([self.label, self.seed]),
+                              w.HBox([w.VBox([w.HTML("<b>x<sub>t</sub></b> (what the sampler holds)"), self.x_image]),
+                                      w.VBox([w.HTML("<b>predicted x<sub>0</sub></b> (the model's guess)"),
+                                              self.x0_image])]),
+                              self.step, self.status])
+        self.resample()
+
+    @torch.no_grad()
+    def resample(self) -> float:
+        """Run the sampler for the current digit and seed, keep every x_t and x0_hat; return milliseconds."""
+        from aigc_course.models.diffusion import sample
+
+        start = time.perf_counter()
+        self.timesteps, self.xs, self.x0s = [], [], []
+
+        def record(t, x, x0):
+            self.timesteps.append(t)
+            self.xs.append(_to_unit(x[0]))
+            self.x0s.append(_to_unit(x0[0]))
+        final = sample(self.model, 1, self.label.value, steps=self.steps,
+                       generator=torch.Generator().manual_seed(self.seed.value), callback=record)
+        self.timesteps.append(-1)
+        self.xs.append(final[0])
+        self.x0s.append(final[0])
+        self.last_sample_ms = (time.perf_counter() - start) * 1000
+        self.update()
+        return self.last_sample_ms
+
+    def update(self) -> float:
+        """Redraw the two images for the slider's step; return milliseconds."""
+        start = time.perf_counter()
+        i = self.step.value
+        self.x_image.value, self.x0_image.value = digit_png(self.xs[i], 168), digit_png(self.x0s[i], 168)
+        self.last_update_ms = (time.perf_counter() - start) * 1000
+        t = self.timesteps[i]
+        where = "final sample x<sub>0</sub>" if t < 0 else f"t = {t} of 1000"
+        self.status.value = (f"step {i} of {self.steps} ({where}) &nbsp; DDIM-{self.steps} trajectory sampled in "
+                             f"{self.last_sample_ms:.0f} ms, redraw {self.last_update_ms:.1f} ms")
+        return self.last_update_ms
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+
+class GuidanceExplorer:
+    """Classifier-free guidance live: pick a digit and a guidance scale w, see n samples drawn on the fly.
+
+    The same seed (the same starting noise) is used for every w, so what changes
+    between two settings is the guidance alone. Under the grid: how many samples
+    the digit classifier reads as the requested digit (fidelity) and the mean
+    pixel distance between samples (diversity).
+    """
+
+    def __init__(self, model, classifier, label: int = 7, guidance: float = 0.0, n: int = 12, steps: int = 20,
+                 seed: int = 0):
+        import ipywidgets as w
+
+        self.model, self.classifier, self.n, self.steps, self.seed = model.eval(), classifier.eval(), n, steps, seed
+        self.label = w.ToggleButtons(options=list(range(10)), value=label, description="digit",
+                                     style={"button_width": "32px"})
+        self.guidance = w.FloatSlider(value=guidance, min=0.0, max=8.0, step=0.5, description="guidance w",
+                                      continuous_update=False, layout=w.Layout(width="420px"))
+        self.image = w.Image(format="png")
+        self.status = w.HTML()
+        self.last_update_ms = 0.0
+        for control in (self.label, self.guidance):
+            control.observe(lambda _: self.update(), names="value")
+        self.widget = w.VBox([self.label, self.guidance, self.image, self.status])
+        self.update()
+
+    @torch.no_grad()
+    def render(self, label: int, guidance: float) -> tuple[torch.Tensor, float, float]:
+        """(samples, fraction classified as ``label``, mean pairwise pixel distance) for one setting."""
+        from aigc_course.models.diffusion import sample
+
+        images = sample(self.model, self.n, label, steps=self.steps, guidance=guidance,
+                        generator=torch.Generator().manual_seed(self.seed))
+        device = next(self.classifier.parameters()).device
+        hits = (self.classifier(images.to(device)).argmax(1).cpu() == label).float().mean().item()
+        flat = images.flatten(1)
+        diversity = torch.pdist(flat).mean().item() / flat.shape[1] ** 0.5
+        return images, hits, diversity
+
+    def update(self) -> float:
+        start = time.perf_counter()
+        images, hits, diversity = self.render(self.label.value, self.guidance.value)
+        self.image.value = _grid_png(images, nrow=min(self.n, 6))
+        self.last_update_ms = (time.perf_counter() - start) * 1000
+        self.status.value = (f"w = {self.guidance.value:.1f}: {round(hits * self.n)} of {self.n} read as a "
+                             f"{self.label.value} by the digit classifier; diversity (RMS pixel distance between "
+                             f"samples) {diversity:.3f} &nbsp; DDIM-{self.steps}, {self.last_update_ms:.0f} ms")
+        return self.last_update_ms
+
     def _ipython_display_(self):
         from IPython.display import display
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 from torch import nn
 
 from aigc_course.models.classifier import ClassifierConfig, DigitClassifier
+from aigc_course.models.diffusion import UNet, UNetConfig
 from aigc_course.models.gan import DCGAN, DCGANConfig, ToyGAN, ToyGANConfig
 from aigc_course.models.gpt import GPT, GPTConfig
 from aigc_course.models.vae import VAE, VAEConfig
 
 MODELS = {"VAE": (VAE, VAEConfig), "DigitClassifier": (DigitClassifier, ClassifierConfig),
-          "DCGAN": (DCGAN, DCGANConfig), "ToyGAN": (ToyGAN, ToyGANConfig), "GPT": (GPT, GPTConfig)}
+          "DCGAN": (DCGAN, DCGANConfig), "ToyGAN": (ToyGAN, ToyGANConfig), "UNet": (UNet, UNetConfig),
+          "GPT": (GPT, GPTConfig)}
 
 
 def build_model(kind: str, config: dict) -> nn.Module:

@@ -1,0 +1,90 @@
+"""DDPM-1000 against DDIM-50 and DDIM-20 with the same trained network: quality, time, and guidance.
+
+Baseline: ancestral DDPM sampling with all 1,000 steps (Ho et al. 2020). For
+each sampler the script draws the same N digits (N/10 per class, no guidance,
+the same seed), times it, and scores it with the course's digit classifier:
+FID against N held-out digits (``test[0::2]``, the README's protocol) and class
+accuracy. It prints the speed-up over DDPM-1000 and the FID ratio, then sweeps
+the classifier-free guidance scale w (DDIM-20) and prints class accuracy and
+FID per w. The real-vs-real FID floor (``test[0::2]`` vs ``test[1::2]``, first
+N of each) is measured at the same N, because FID is biased upwards for small N.
+
+    python benchmarks/diffusion_samplers.py --n 1000            # the issue's setting
+    python benchmarks/diffusion_samplers.py --n 200 --threads 2 # what fits a busy 2-core machine
+
+Target (issue 8): DDIM-50 at least 15x faster than DDPM-1000 with FID within 20%.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import torch
+
+from aigc_course import metrics
+from aigc_course.checkpoints import load_checkpoint, load_pretrained
+from aigc_course.data import load_digits
+from aigc_course.env import hardware_summary, set_threads
+from aigc_course.models.diffusion import sample
+
+
+def draw(model, n: int, sampler: str, steps: int, guidance: float = 0.0, seed: int = 0):
+    labels = torch.arange(n) % 10
+    start, cpu = time.perf_counter(), time.process_time()
+    images = sample(model, n, labels, sampler=sampler, steps=steps, guidance=guidance,
+                    generator=torch.Generator().manual_seed(seed), progress=False)
+    return images, labels, time.perf_counter() - start, time.process_time() - cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=1000, help="digits per sampler (the same N for every row)")
+    parser.add_argument("--checkpoint", default="ddpm_digits")
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--guidance", type=float, nargs="*", default=[0.0, 1.0, 3.0, 6.0])
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    set_threads(args.threads)
+    model, card = (load_checkpoint(args.checkpoint) if os.path.exists(f"{args.checkpoint}.json")
+                   else load_pretrained(args.checkpoint))
+    classifier, _ = load_pretrained("digit_classifier")
+    test = load_digits("test").x  # sorted by class: thin out evenly so every class keeps its share
+    stride = max(1, (len(test) // 2) // args.n)
+    real = test[0::2][::stride][:args.n]
+    floor = metrics.fid(classifier, real, test[1::2][::stride][:args.n])
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"{hardware_summary()}; {torch.get_num_threads()} torch threads; load average at start {load:.1f}")
+    print(f"checkpoint {card['name']} ({card['parameters']:,} parameters); N = {args.n} digits per row; "
+          f"real-vs-real FID floor at this N: {floor:.1f}\n")
+
+    rows = []
+    for sampler, steps in (("ddpm", 1000), ("ddim", 50), ("ddim", 20)):
+        images, labels, seconds, cpu = draw(model, args.n, sampler, steps, seed=args.seed)
+        fid = metrics.fid(classifier, real, images)
+        acc = (metrics.predict_labels(classifier, images) == labels).float().mean().item()
+        rows.append((f"{sampler.upper()}-{steps}", steps, seconds, cpu, fid, acc))
+    base_seconds, base_cpu, base_fid = rows[0][2], rows[0][3], rows[0][4]
+    print(f"{'sampler':<10} {'steps':>5} {'wall s':>8} {'speed-up':>9} {'CPU s':>8} {'speed-up':>9} {'FID':>7} "
+          f"{'FID / DDPM':>10} {'class acc':>9}")
+    for name, steps, seconds, cpu, fid, acc in rows:
+        print(f"{name:<10} {steps:>5} {seconds:>8.1f} {base_seconds / seconds:>8.1f}x {cpu:>8.1f} "
+              f"{base_cpu / cpu:>8.1f}x {fid:>7.1f} {fid / base_fid:>10.2f} {acc:>9.3f}")
+    print("(CPU s = process CPU time: steadier than wall time when other jobs share the cores)")
+    ddim50 = rows[1]
+    verdict = base_seconds / ddim50[2] >= 15 and ddim50[4] <= 1.2 * base_fid
+    print(f"\ntarget DDIM-50 >= 15x faster than DDPM-1000 with FID within 20%: {'met' if verdict else 'not met'}")
+
+    print(f"\nclassifier-free guidance (DDIM-20, N = {args.n}): accuracy = fraction the classifier reads as the "
+          "requested digit")
+    print(f"{'w':>5} {'class acc':>9} {'FID':>7} {'seconds':>9}")
+    for w in args.guidance:
+        images, labels, seconds, _ = draw(model, args.n, "ddim", 20, guidance=w, seed=args.seed)
+        acc = (metrics.predict_labels(classifier, images) == labels).float().mean().item()
+        print(f"{w:>5.1f} {acc:>9.3f} {metrics.fid(classifier, real, images):>7.1f} {seconds:>9.1f}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\nload average at the end {load:.1f} (on a shared machine the times include waiting for the CPU)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,307 @@
+"""Lesson 04: schedules, steps and samplers against diffusers; the U-Net, training, checkpoints, CLI."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from aigc_course.checkpoints import load_checkpoint, save_checkpoint
+from aigc_course.models.diffusion import (UNet, UNetConfig, cosine_schedule, ddim_step, ddpm_step, diffusion_loss,
+                                          drop_labels, guided_eps, linear_schedule, make_schedule, predict_x0,
+                                          q_sample, sample, sampling_timesteps)
+
+diffusers = pytest.importorskip("diffusers", reason="diffusers is the reference (the `ref` extra)")
+
+SCHEDULES = [("linear", "linear"), ("cosine", "squaredcos_cap_v2")]
+TINY = UNetConfig(channels=(8, 8, 16), time_dim=16, attention_heads=2, dropout=0.0)
+
+
+def _tiny_random_unet() -> UNet:
+    """A tiny U-Net whose zero-initialised layers (block outputs, attention outputs, last conv) get weights."""
+    model = UNet(TINY).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.ndim > 1 and not p.any():
+                p.normal_(0, 0.1)
+    return model
+
+
+def _inputs(seed=0, shape=(3, 1, 28, 28)):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(shape, generator=g), torch.randn(shape, generator=g), torch.randn(shape, generator=g))
+
+
+# --- schedules ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("ours,theirs", SCHEDULES)
+def test_schedules_equal_diffusers(ours, theirs):
+    ref = diffusers.DDPMScheduler(num_train_timesteps=1000, beta_schedule=theirs)
+    schedule = make_schedule(ours, 1000)
+    assert torch.allclose(schedule.betas.float(), ref.betas, atol=1e-6)
+    assert torch.allclose(schedule.alphas_cumprod.float(), ref.alphas_cumprod, atol=1e-6)
+
+
+def test_schedule_known_values_and_errors():
+    lin = linear_schedule()
+    assert lin.betas[0].item() == pytest.approx(1e-4) and lin.betas[-1].item() == pytest.approx(0.02)
+    assert lin.alphas_cumprod[-1].item() == pytest.approx(4.04e-5, rel=0.01)  # x_T is almost pure noise
+    cos = cosine_schedule()
+    assert cos.betas.max().item() == pytest.approx(0.999) and (cos.betas > 0).all()
+    # the cosine schedule keeps more signal in the middle of the process
+    assert cos.alphas_cumprod[500] > lin.alphas_cumprod[500]
+    assert (lin.snr()[1:] < lin.snr()[:-1]).all()
+    assert lin.abar(-1).item() == 1.0
+    with pytest.raises(ValueError, match="linear"):
+        make_schedule("quadratic")
+    with pytest.raises(ValueError, match="T >= 2"):
+        linear_schedule(1)
+
+
+def test_sampling_timesteps_match_diffusers_and_check_steps():
+    ref = diffusers.DDIMScheduler(num_train_timesteps=1000)
+    ref.set_timesteps(50)
+    assert sampling_timesteps(1000, 50) == ref.timesteps.tolist()
+    assert sampling_timesteps(1000, 1000) == list(range(999, -1, -1))
+    for bad in (0, 1001, 2.5):
+        with pytest.raises(ValueError, match="steps must be an integer"):
+            sampling_timesteps(1000, bad)
+
+
+# --- the forward process --------------------------------------------------------------------------
+
+def test_q_sample_closed_form_statistics():
+    schedule = linear_schedule()
+    x0 = torch.full((1, 1, 28, 28), 0.8).expand(4000, 1, 28, 28)
+    for t in (0, 250, 999):
+        xt = q_sample(schedule, x0, t, torch.randn(4000, 1, 28, 28))
+        abar = schedule.alphas_cumprod[t].item()
+        assert xt.mean().item() == pytest.approx(abar ** 0.5 * 0.8, abs=0.01)
+        assert xt.var().item() == pytest.approx(1 - abar, abs=0.01 + 0.02 * (1 - abar))
+
+
+def test_q_sample_per_example_timesteps_and_diffusers_add_noise():
+    x0, noise, _ = _inputs()
+    t = torch.tensor([3, 400, 999])
+    ref = diffusers.DDPMScheduler(num_train_timesteps=1000)
+    assert torch.allclose(q_sample(linear_schedule(), x0, t, noise), ref.add_noise(x0, noise, t), atol=1e-5)
+    assert torch.allclose(predict_x0(linear_schedule(), q_sample(linear_schedule(), x0, t, noise), noise, t,
+                                     clip=False), x0, atol=1e-3)
+    with pytest.raises(ValueError, match=r"\[0, 1000\)"):
+        q_sample(linear_schedule(), x0, 1000, noise)
+
+
+# --- one reverse step against diffusers -----------------------------------------------------------
+
+@pytest.mark.parametrize("ours,theirs", SCHEDULES)
+@pytest.mark.parametrize("t", [999, 500, 1, 0])
+def test_ddpm_step_equals_diffusers(ours, theirs, t):
+    x_t, eps, _ = _inputs()
+    ref = diffusers.DDPMScheduler(num_train_timesteps=1000, beta_schedule=theirs, clip_sample=True,
+                                  variance_type="fixed_small")
+    expected = ref.step(eps, t, x_t, generator=torch.Generator().manual_seed(5)).prev_sample
+    noise = torch.randn(x_t.shape, generator=torch.Generator().manual_seed(5))
+    got = ddpm_step(make_schedule(ours), x_t, eps, t, noise=noise)
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("ours,theirs", SCHEDULES)
+@pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("index", [0, 25, 49])
+def test_ddim_step_equals_diffusers(ours, theirs, eta, index):
+    x_t, eps, noise = _inputs(1)
+    ref = diffusers.DDIMScheduler(num_train_timesteps=1000, beta_schedule=theirs, clip_sample=True,
+                                  set_alpha_to_one=True)
+    ref.set_timesteps(50)
+    t = int(ref.timesteps[index])
+    expected = ref.step(eps, t, x_t, eta=eta, variance_noise=noise).prev_sample
+    got = ddim_step(make_schedule(ours), x_t, eps, t, t - 20, eta=eta, noise=noise)
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_steps_need_noise_and_valid_eta():
+    x_t, eps, _ = _inputs()
+    with pytest.raises(ValueError, match="noise"):
+        ddpm_step(linear_schedule(), x_t, eps, 10)
+    with pytest.raises(ValueError, match="noise"):
+        ddim_step(linear_schedule(), x_t, eps, 10, 0, eta=1.0)
+    with pytest.raises(ValueError, match="eta"):
+        ddim_step(linear_schedule(), x_t, eps, 10, 0, eta=-1.0)
+
+
+def test_guidance_formula_matches_diffusers_guidance_scale():
+    cond, uncond, _ = _inputs()
+    assert torch.equal(guided_eps(cond, uncond, 0.0), cond)
+    w = 2.5  # diffusers pipelines: uncond + s * (cond - uncond) with s = 1 + w
+    assert torch.allclose(guided_eps(cond, uncond, w), uncond + (1 + w) * (cond - uncond), atol=1e-6)
+
+
+# --- the network and the sampler ------------------------------------------------------------------
+
+def test_unet_shapes_null_label_and_errors():
+    model = UNet(TINY)
+    x, t = torch.randn(4, 1, 28, 28), torch.tensor([0, 10, 500, 999])
+    assert model(x, t, torch.tensor([0, 3, 9, 10])).shape == (4, 1, 28, 28)
+    assert not model(x, t).any()  # the output layer starts at zero: eps_theta = 0 before training
+    model = _tiny_random_unet()
+    assert torch.equal(model(x, t), model(x, t, torch.full((4,), 10)))  # no label = the null token
+    assert not torch.allclose(model(x, t, torch.zeros(4, dtype=torch.long)), model(x, t))
+    with pytest.raises(ValueError, match=r"\(B, 1, 28, 28\)"):
+        model(torch.randn(4, 1, 32, 32), t)
+    with pytest.raises(ValueError, match="multiples of 8"):
+        UNetConfig(channels=(8, 12, 16))
+
+
+def test_label_dropout_rate():
+    y = torch.zeros(20000, dtype=torch.long)
+    dropped = drop_labels(y, 0.15, 10, torch.Generator().manual_seed(0))
+    assert set(dropped.unique().tolist()) == {0, 10}
+    assert (dropped == 10).float().mean().item() == pytest.approx(0.15, abs=0.01)
+
+
+def test_loss_falls_in_a_few_steps():
+    from aigc_course.data import load_digits
+
+    torch.manual_seed(0)
+    model = UNet(TINY)
+    data = load_digits("train")
+    x0, y = 2 * data.x[:64] - 1, data.labels[:64]
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+
+    def fixed_loss():
+        torch.manual_seed(123)
+        with torch.no_grad():
+            return diffusion_loss(model, x0, y).item()
+    before = fixed_loss()
+    for _ in range(30):
+        loss = diffusion_loss(model, x0, y, label_dropout=0.15)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert before == pytest.approx(1.0, abs=0.1)  # a zero-initialised output predicts eps = 0: loss = E[eps^2]
+    assert fixed_loss() < 0.6 * before
+
+
+@pytest.mark.parametrize("sampler,steps,scheduler", [("ddim", 10, "DDIMScheduler"), ("ddpm", 1000, "DDPMScheduler")])
+def test_whole_sampling_loop_equals_a_diffusers_loop(sampler, steps, scheduler):
+    model = _tiny_random_unet()
+    label = torch.tensor([3, 7])
+    got = sample(model, 2, label, sampler=sampler, steps=steps, generator=torch.Generator().manual_seed(4))
+    ref = getattr(diffusers, scheduler)(num_train_timesteps=1000, clip_sample=True)
+    ref.set_timesteps(steps)
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 1, 28, 28, generator=g)
+    with torch.no_grad():
+        for t in ref.timesteps:
+            eps = model(x, torch.full((2,), int(t)), label)
+            x = ref.step(eps, t, x, generator=g).prev_sample
+    assert torch.allclose(got, (x.clamp(-1, 1) + 1) / 2, atol=1e-4)
+
+
+def test_sampler_outputs_guidance_batches_and_errors():
+    model = _tiny_random_unet()
+    seen = []
+    out = sample(model, 3, 5, steps=4, guidance=2.0, generator=torch.Generator().manual_seed(0),
+                 callback=lambda t, x, x0: seen.append((t, x.shape, x0.shape)))
+    assert out.shape == (3, 1, 28, 28) and 0 <= out.min() and out.max() <= 1
+    assert [s[0] for s in seen] == [750, 500, 250, 0] and seen[0][1] == seen[0][2] == (3, 1, 28, 28)
+    plain = sample(model, 3, 5, steps=4, guidance=0.0, generator=torch.Generator().manual_seed(0))
+    assert not torch.allclose(out, plain)  # guidance changes the samples
+    again = sample(model, 3, 5, steps=4, guidance=2.0, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)  # a seed fixes the result
+    for kwargs, match in [(dict(label=10), "digits 0..9"), (dict(label=[1, 2]), "3 labels"),
+                          (dict(steps=0), "steps"), (dict(steps=1001), "steps"),
+                          (dict(sampler="euler"), "ddpm"), (dict(guidance=-1.0), "guidance")]:
+        with pytest.raises(ValueError, match=match):
+            sample(model, 3, **{"label": 1, **kwargs})
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = _tiny_random_unet()
+    save_checkpoint(model, tmp_path / "tiny", {"metrics": {}})
+    loaded, card = load_checkpoint(tmp_path / "tiny")
+    assert card["kind"] == "UNet" and card["config"]["channels"] == [8, 8, 16]
+    x, t, y = torch.randn(2, 1, 28, 28), torch.tensor([5, 900]), torch.tensor([1, 2])
+    assert torch.equal(model(x, t, y), loaded(x, t, y))
+
+
+# --- the shipped checkpoint and the CLI -----------------------------------------------------------
+
+def test_shipped_checkpoint_draws_the_digit_it_is_asked_for():
+    from aigc_course.checkpoints import load_pretrained
+    from aigc_course.metrics import predict_labels
+
+    model, card = load_pretrained("ddpm_digits")
+    assert card["config"]["schedule"] == "linear" and card["metrics"]["ddim50_eval"]["fid"] < 220  # vae_conv16: 223
+    classifier, _ = load_pretrained("digit_classifier")
+    labels = torch.arange(20) % 10
+    images = sample(model, 20, labels, steps=20, generator=torch.Generator().manual_seed(0))
+    # measured 0.65 (13 of 20); chance is 0.1. The short CPU training leaves many digits malformed.
+    assert (predict_labels(classifier, images) == labels).float().mean().item() >= 0.5
+
+
+def test_cli_sample_diffusion(tmp_path, capsys):
+    from aigc_course.__main__ import main
+
+    out = tmp_path / "sevens.png"
+    assert main(["sample", "diffusion", "--steps", "5", "--n", "4", "--label", "7", "--guidance", "2",
+                 "--scale", "1", "--out", str(out)]) == 0
+    assert np.asarray(Image.open(out)).shape == (30 + 2, 4 * 30 + 2)
+    assert "digit 7, ddim-5, guidance w=2.0" in capsys.readouterr().out
+    assert main(["sample", "diffusion", "--label", "12", "--out", str(out)]) == 1
+    assert "--label must be a digit" in capsys.readouterr().err
+    assert main(["sample", "diffusion", "--steps", "5000", "--out", str(out)]) == 1
+    assert "steps must be an integer in [1, 1000]" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_train_diffusion_writes_a_card(tmp_path):
+    from aigc_course.__main__ import main
+
+    out = tmp_path / "ddpm"
+    assert main(["train", "diffusion", "--epochs", "1", "--eval-samples", "20", "--out", str(out)]) == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["command"].startswith("python -m aigc_course train diffusion --epochs 1")
+    assert card["metrics"]["steps_run"] == 125 and card["metrics"]["final_epoch_loss"] < 0.5
+
+
+# --- exercises and the learner version of the notebook --------------------------------------------
+
+def test_exercise_checks_accept_the_package_and_reject_common_mistakes(capsys):
+    from aigc_course import exercises
+
+    exercises.check_q_sample(lambda x0, t, noise, ac: q_sample(linear_schedule(), x0, t, noise))
+    exercises.check_q_sample(lambda x0, t, noise, ac: ac[t].reshape(-1, 1, 1, 1) * x0
+                             + (1 - ac[t].reshape(-1, 1, 1, 1)) * noise)  # forgot the square roots
+    exercises.check_ddim_step(lambda x, eps, t, tp, ac: ac[tp].sqrt() * x)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["Exercise 4.1 q_sample: correct", lines[1], lines[2]]
+    assert lines[1].startswith("Exercise 4.1 q_sample: not yet") and "not yet" in lines[2]
+    assert [e.function for e in exercises.exercises_for("04_diffusion")] == ["my_q_sample", "my_ddpm_step",
+                                                                             "my_ddim_step"]
+
+
+def test_student_build_of_the_lesson_says_not_yet(tmp_path):
+    import contextlib
+    import io
+    from pathlib import Path
+
+    import nbformat
+
+    from aigc_course import grading
+
+    lesson = Path(__file__).resolve().parents[1] / "notebooks" / "04_diffusion.ipynb"
+    student = nbformat.read(grading.build_student([lesson], tmp_path)[0], as_version=4)
+    teacher = nbformat.read(lesson, as_version=4)
+    verdicts = {}
+    for book, key in ((teacher, "teacher"), (student, "student")):
+        namespace, out = {"torch": torch}, io.StringIO()
+        with contextlib.redirect_stdout(out):
+            for cell in book.cells:
+                if cell.cell_type == "code" and ("def my_" in cell.source or grading.CHECK_MARK in cell.source):
+                    exec(cell.source, namespace)
+        verdicts[key] = out.getvalue().splitlines()
+    assert verdicts["teacher"] == [f"Exercise 4.{i} {t}: correct" for i, t in
+                                   ((1, "q_sample"), (2, "one DDPM reverse step"), (3, "DDIM update"))]
+    assert len(verdicts["student"]) == 3 and all("not yet - the exercise is not done yet" in v
+                                                  for v in verdicts["student"])
