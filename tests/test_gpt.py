@@ -117,6 +117,7 @@ def test_to_hf_round_trip_and_loss_matches():
     assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), back.state_dict().values()))
 
 
+@pytest.mark.slow  # ~10 s on an idle 2-core CPU, but 115 s measured under load 13
 def test_logits_equal_transformers_gpt2_124m():
     """The full GPT-2 small shape (124M parameters) with the same random weights."""
     started = time.perf_counter()
@@ -171,8 +172,8 @@ def test_kv_cached_greedy_equals_uncached_exactly():
     torch.manual_seed(0)
     model = GPT(small_config(block_size=64)).eval()
     prompt = torch.randint(0, 101, (2, 5))
-    cached = model.generate(prompt, 40, greedy=True, use_cache=True)
-    uncached = model.generate(prompt, 40, greedy=True, use_cache=False)
+    cached = model.generate(prompt, 24, greedy=True, use_cache=True)
+    uncached = model.generate(prompt, 24, greedy=True, use_cache=False)
     assert torch.equal(cached, uncached)
 
 
@@ -337,13 +338,14 @@ def test_lr_schedule():
     assert 1e-4 < lr_at(55, 1e-3, 1e-4, 10, 100) < 1e-3
 
 
+@pytest.mark.slow  # a real (tiny) training run
 def test_training_loss_falls_and_checkpoint_round_trips(tmp_path):
     import dataclasses
 
     from aigc_course.checkpoints import load_checkpoint
     from aigc_course.recipes_gpt import GPT_PRESETS, train_gpt
 
-    recipe = dataclasses.replace(GPT_PRESETS["gpt_char_tiny"], iters=60, eval_every=30, eval_windows=8)
+    recipe = dataclasses.replace(GPT_PRESETS["gpt_char_tiny"], iters=60, eval_every=30, eval_windows=8, bf16=False)
     model, history, results = train_gpt(recipe, out=tmp_path / "tiny", progress=False)
     first, last = history["evals"][0]["shakespeare"], history["evals"][-1]["shakespeare"]
     assert last < first < math.log(256)  # below uniform over bytes, and still falling
