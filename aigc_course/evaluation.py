@@ -91,11 +91,21 @@ def _sample_method(name: str) -> Sampler:
     return lambda n, seed: model.sample(n, generator=torch.Generator().manual_seed(seed))
 
 
+def _diffusion_sampler(steps: int) -> Sampler:
+    """The shipped diffusion model, unguided DDIM with ``steps`` steps, labels cycling 0..9."""
+    from aigc_course.models.diffusion import sample
+
+    model, _ = load_pretrained("ddpm_digits")
+    return lambda n, seed: sample(model, n, torch.arange(n) % 10, sampler="ddim", steps=steps,
+                                  generator=torch.Generator().manual_seed(seed))
+
+
 COURSE_GENERATORS: dict[str, tuple[str, Callable[[], Sampler]]] = {
     "VAE (2-D, vae_mlp2d)": ("lesson 01", lambda: _sample_method("vae_mlp2d")),
     "VAE (16-D, vae_conv16)": ("lesson 01", lambda: _sample_method("vae_conv16")),
     "DCGAN (dcgan)": ("lesson 02", lambda: _sample_method("dcgan")),
     "conditional GAN (cgan)": ("lesson 02", lambda: _sample_method("cgan")),  # labels cycle 0..9
+    "diffusion (DDIM-20, ddpm_digits)": ("lesson 04", lambda: _diffusion_sampler(20)),
 }
 """Every shipped image generator of the course: display name -> (lesson, loader returning a Sampler)."""
 

@@ -21,6 +21,12 @@ from typing import Callable
 
 import torch
 
+from aigc_course import metrics as _metrics
+from aigc_course.models.gan import (discriminator_loss, generator_loss_nonsaturating,
+                                    mode_counts, ring_centres)
+from aigc_course.models.style import gram_matrix as _gram_matrix
+from aigc_course.models.style import style_loss as _style_loss
+from aigc_course.models.style import total_variation as _total_variation
 from aigc_course.models.vae import kl_to_standard_normal, reparameterize
 
 
@@ -115,8 +121,6 @@ def check_kl(answer: Callable) -> None:
 
 
 # --- Lesson 02: GANs ---
-from aigc_course.models.gan import (discriminator_loss, generator_loss_nonsaturating,  # noqa: E402
-                                    mode_counts, ring_centres)
 
 
 def _logits_case(seed: int = 11) -> tuple[torch.Tensor, torch.Tensor]:
@@ -173,116 +177,7 @@ def check_mode_counts(answer: Callable) -> None:
     EXERCISES["2.3"].check(answer)
 
 
-# --- Lessons 06 and 07: evaluation, responsible AIGC ---
-from aigc_course import metrics as _metrics  # noqa: E402  (kept next to the exercises that use it)
-
-
-def _gaussians_case():
-    g = torch.Generator().manual_seed(6)
-    a, b = torch.randn(4, 4, generator=g, dtype=torch.float64), torch.randn(4, 4, generator=g, dtype=torch.float64)
-    mu1, mu2 = torch.randn(4, generator=g, dtype=torch.float64), torch.randn(4, generator=g, dtype=torch.float64)
-    cov1, cov2 = a @ a.T + 0.1 * torch.eye(4, dtype=torch.float64), b @ b.T + 0.1 * torch.eye(4, dtype=torch.float64)
-    return (mu1, cov1, mu2, cov2), torch.tensor(_metrics.frechet_distance(mu1, cov1, mu2, cov2), dtype=torch.float32)
-
-
-def _precision_case():
-    g = torch.Generator().manual_seed(61)
-    real, fake = torch.randn(60, 3, generator=g), torch.randn(40, 3, generator=g) * 1.5 + 0.5
-    precision, _ = _metrics.precision_recall(real, fake, k=3)
-    return (real, fake, 3), torch.tensor(precision)
-
-
-def _z_score_case():
-    greens, total, gamma = torch.tensor([30.0, 50.0, 120.0]), torch.tensor([100.0, 100.0, 200.0]), 0.25
-    return (greens, total, gamma), (greens - gamma * total) / torch.sqrt(total * gamma * (1 - gamma))
-
-
-EXERCISES.update({e.id: e for e in (
-    Exercise("6.1", "Fréchet distance", "06_evaluation", "my_frechet_distance",
-             "||mu1 - mu2||^2 + tr(cov1) + tr(cov2) - 2 tr((cov1 cov2)^(1/2)); the last trace is the sum of the "
-             "square roots of the eigenvalues of sqrt(cov1) @ cov2 @ sqrt(cov1)", _gaussians_case),
-    Exercise("6.2", "k-NN precision", "06_evaluation", "my_precision",
-             "radius of each real point = distance to its k-th nearest OTHER real point (torch.cdist, then "
-             "sort; column 0 is the point itself); a sample counts if it lies within the radius of any real point",
-             _precision_case),
-    Exercise("7.1", "watermark z-score", "07_responsible_aigc", "my_z_score",
-             "z = (greens - gamma * T) / sqrt(T * gamma * (1 - gamma)), elementwise", _z_score_case),
-)})
-
-
-def check_frechet_distance(answer: Callable) -> None:
-    """Exercise 6.1: ``answer(mu1, cov1, mu2, cov2)`` must return the squared Fréchet distance (a scalar tensor)."""
-    EXERCISES["6.1"].check(answer)
-
-
-def check_precision(answer: Callable) -> None:
-    """Exercise 6.2: ``answer(real, fake, k)`` must return k-NN precision (a scalar tensor)."""
-    EXERCISES["6.2"].check(answer)
-
-
-def check_z_score(answer: Callable) -> None:
-    """Exercise 7.1: ``answer(greens, total, gamma)`` must return the green-list z-scores."""
-    EXERCISES["7.1"].check(answer)
-
-
-# --- Lesson 05: GPT-2 (causal mask, top-p, LoRA) ---
-
-def _causal_attention_case():
-    from aigc_course.models.gpt import attention_manual
-
-    g = torch.Generator().manual_seed(5)
-    q, k, v = (torch.randn(2, 3, 6, 4, generator=g) for _ in range(3))  # (B, heads, T, head_dim)
-    return (q, k, v), attention_manual(q, k, v)
-
-
-def _top_p_case():
-    from aigc_course.models.gpt import top_p_filter
-
-    g = torch.Generator().manual_seed(6)
-    logits = torch.randn(4, 12, generator=g) * 2
-    return (logits, 0.8), top_p_filter(logits, 0.8)
-
-
-def _lora_case():
-    from aigc_course.models.lora import lora_forward
-
-    g = torch.Generator().manual_seed(7)
-    x, weight, bias = torch.randn(5, 8, generator=g), torch.randn(6, 8, generator=g), torch.randn(6, generator=g)
-    lora_a, lora_b = torch.randn(2, 8, generator=g), torch.randn(6, 2, generator=g)
-    return (x, weight, bias, lora_a, lora_b, 0.5), lora_forward(x, weight, bias, lora_a, lora_b, 0.5)
-
-
-EXERCISES.update({e.id: e for e in (
-    Exercise("5.1", "causal self-attention", "05_gpt2", "my_causal_attention",
-             "scores = q @ k^T / sqrt(head_dim); set scores above the diagonal (key after query) to -inf "
-             "before the softmax over the last dimension; then multiply by v", _causal_attention_case),
-    Exercise("5.2", "top-p (nucleus) filter", "05_gpt2", "my_top_p",
-             "sort descending, softmax, keep a token while the probability mass *before* it is < p "
-             "(the top token always stays), set the rest to -inf, then undo the sort", _top_p_case),
-    Exercise("5.3", "LoRA forward", "05_gpt2", "my_lora_forward",
-             "y = x W^T + b + scale * (x A^T) B^T, with A (r, in) and B (out, r)", _lora_case),
-)})
-
-
-def check_causal_attention(answer: Callable) -> None:
-    """Exercise 5.1: ``answer(q, k, v)`` must return causal softmax(q k^T / sqrt(d)) v, shape of q."""
-    EXERCISES["5.1"].check(answer)
-
-
-def check_top_p(answer: Callable) -> None:
-    """Exercise 5.2: ``answer(logits, p)`` must keep the nucleus of each row and set the rest to -inf."""
-    EXERCISES["5.2"].check(answer)
-
-
-def check_lora_forward(answer: Callable) -> None:
-    """Exercise 5.3: ``answer(x, weight, bias, lora_a, lora_b, scale)`` must return the LoRA layer's output."""
-    EXERCISES["5.3"].check(answer)
-
-
 # --- Lesson 03: neural style transfer ---
-from aigc_course.models.style import gram_matrix as _gram_matrix  # noqa: E402
-from aigc_course.models.style import style_loss as _style_loss  # noqa: E402
-from aigc_course.models.style import total_variation as _total_variation  # noqa: E402
 
 
 def _feature_case(seed: int = 3) -> list[torch.Tensor]:
@@ -399,3 +294,108 @@ def check_ddpm_step(answer: Callable) -> None:
 def check_ddim_step(answer: Callable) -> None:
     """Exercise 4.3: ``answer(x_t, eps, t, t_prev, alphas_cumprod)`` must return the eta = 0 DDIM x_{t_prev}."""
     EXERCISES["4.3"].check(answer)
+
+
+# --- Lesson 05: GPT-2 (causal mask, top-p, LoRA) ---
+
+def _causal_attention_case():
+    from aigc_course.models.gpt import attention_manual
+
+    g = torch.Generator().manual_seed(5)
+    q, k, v = (torch.randn(2, 3, 6, 4, generator=g) for _ in range(3))  # (B, heads, T, head_dim)
+    return (q, k, v), attention_manual(q, k, v)
+
+
+def _top_p_case():
+    from aigc_course.models.gpt import top_p_filter
+
+    g = torch.Generator().manual_seed(6)
+    logits = torch.randn(4, 12, generator=g) * 2
+    return (logits, 0.8), top_p_filter(logits, 0.8)
+
+
+def _lora_case():
+    from aigc_course.models.lora import lora_forward
+
+    g = torch.Generator().manual_seed(7)
+    x, weight, bias = torch.randn(5, 8, generator=g), torch.randn(6, 8, generator=g), torch.randn(6, generator=g)
+    lora_a, lora_b = torch.randn(2, 8, generator=g), torch.randn(6, 2, generator=g)
+    return (x, weight, bias, lora_a, lora_b, 0.5), lora_forward(x, weight, bias, lora_a, lora_b, 0.5)
+
+
+EXERCISES.update({e.id: e for e in (
+    Exercise("5.1", "causal self-attention", "05_gpt2", "my_causal_attention",
+             "scores = q @ k^T / sqrt(head_dim); set scores above the diagonal (key after query) to -inf "
+             "before the softmax over the last dimension; then multiply by v", _causal_attention_case),
+    Exercise("5.2", "top-p (nucleus) filter", "05_gpt2", "my_top_p",
+             "sort descending, softmax, keep a token while the probability mass *before* it is < p "
+             "(the top token always stays), set the rest to -inf, then undo the sort", _top_p_case),
+    Exercise("5.3", "LoRA forward", "05_gpt2", "my_lora_forward",
+             "y = x W^T + b + scale * (x A^T) B^T, with A (r, in) and B (out, r)", _lora_case),
+)})
+
+
+def check_causal_attention(answer: Callable) -> None:
+    """Exercise 5.1: ``answer(q, k, v)`` must return causal softmax(q k^T / sqrt(d)) v, shape of q."""
+    EXERCISES["5.1"].check(answer)
+
+
+def check_top_p(answer: Callable) -> None:
+    """Exercise 5.2: ``answer(logits, p)`` must keep the nucleus of each row and set the rest to -inf."""
+    EXERCISES["5.2"].check(answer)
+
+
+def check_lora_forward(answer: Callable) -> None:
+    """Exercise 5.3: ``answer(x, weight, bias, lora_a, lora_b, scale)`` must return the LoRA layer's output."""
+    EXERCISES["5.3"].check(answer)
+
+
+# --- Lessons 06 and 07: evaluation, responsible AIGC ---
+
+
+def _gaussians_case():
+    g = torch.Generator().manual_seed(6)
+    a, b = torch.randn(4, 4, generator=g, dtype=torch.float64), torch.randn(4, 4, generator=g, dtype=torch.float64)
+    mu1, mu2 = torch.randn(4, generator=g, dtype=torch.float64), torch.randn(4, generator=g, dtype=torch.float64)
+    cov1, cov2 = a @ a.T + 0.1 * torch.eye(4, dtype=torch.float64), b @ b.T + 0.1 * torch.eye(4, dtype=torch.float64)
+    return (mu1, cov1, mu2, cov2), torch.tensor(_metrics.frechet_distance(mu1, cov1, mu2, cov2), dtype=torch.float32)
+
+
+def _precision_case():
+    g = torch.Generator().manual_seed(61)
+    real, fake = torch.randn(60, 3, generator=g), torch.randn(40, 3, generator=g) * 1.5 + 0.5
+    precision, _ = _metrics.precision_recall(real, fake, k=3)
+    return (real, fake, 3), torch.tensor(precision)
+
+
+def _z_score_case():
+    greens, total, gamma = torch.tensor([30.0, 50.0, 120.0]), torch.tensor([100.0, 100.0, 200.0]), 0.25
+    return (greens, total, gamma), (greens - gamma * total) / torch.sqrt(total * gamma * (1 - gamma))
+
+
+EXERCISES.update({e.id: e for e in (
+    Exercise("6.1", "Fréchet distance", "06_evaluation", "my_frechet_distance",
+             "||mu1 - mu2||^2 + tr(cov1) + tr(cov2) - 2 tr((cov1 cov2)^(1/2)); the last trace is the sum of the "
+             "square roots of the eigenvalues of sqrt(cov1) @ cov2 @ sqrt(cov1)", _gaussians_case),
+    Exercise("6.2", "k-NN precision", "06_evaluation", "my_precision",
+             "radius of each real point = distance to its k-th nearest OTHER real point (torch.cdist, then "
+             "sort; column 0 is the point itself); a sample counts if it lies within the radius of any real point",
+             _precision_case),
+    Exercise("7.1", "watermark z-score", "07_responsible_aigc", "my_z_score",
+             "z = (greens - gamma * T) / sqrt(T * gamma * (1 - gamma)), elementwise", _z_score_case),
+)})
+
+
+def check_frechet_distance(answer: Callable) -> None:
+    """Exercise 6.1: ``answer(mu1, cov1, mu2, cov2)`` must return the squared Fréchet distance (a scalar tensor)."""
+    EXERCISES["6.1"].check(answer)
+
+
+def check_precision(answer: Callable) -> None:
+    """Exercise 6.2: ``answer(real, fake, k)`` must return k-NN precision (a scalar tensor)."""
+    EXERCISES["6.2"].check(answer)
+
+
+def check_z_score(answer: Callable) -> None:
+    """Exercise 7.1: ``answer(greens, total, gamma)`` must return the green-list z-scores."""
+    EXERCISES["7.1"].check(answer)
