@@ -224,6 +224,7 @@ def cmd_generate(args) -> int:
                          top_k=args.top_k, top_p=args.top_p, repetition_penalty=args.repetition_penalty,
                          greedy=args.greedy, generator=generator)
     print(tokenizer.decode(out[0].tolist()))
+    return 0
 
 
 def cmd_stylize(args) -> int:
@@ -243,6 +244,7 @@ def cmd_stylize(args) -> int:
     h, w = result.image.shape[-2:]
     print(f"wrote {out} ({w}x{h}): {len(result.history)} {args.optimizer} evaluations in {result.seconds:.1f} s, "
           f"loss {result.history[0]['total']:.4g} -> {result.final_loss:.4g}")
+    return 0
 
 
 def _sample_diffusion(args) -> int:

@@ -340,6 +340,11 @@ class GANExplorer:
         for s, v in zip(self.sliders, values):
             s.value = v
 
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
 
 # --- Lesson 05: the sampling explorer ------------------------------------------------------------------
 
@@ -464,6 +469,11 @@ class SamplingExplorer:
         self._gen_ids = []
         self.update()
 
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
 
 class StyleExplorer:
     """Live neural style transfer: pick content, style, the style/content ratio and the style layers.
@@ -576,6 +586,11 @@ class StyleExplorer:
         self.status.value = (f"full size {w}x{h}, {len(result.history)} L-BFGS evaluations, "
                              f"loss {result.final_loss:.4g}: {result.seconds:.1f} s")
         return result.seconds
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
 
 
 # --- Lesson 04: diffusion explorers ---------------------------------------------------------------

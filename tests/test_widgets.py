@@ -65,3 +65,16 @@ def test_committed_notebooks_are_tidy():
             for output in cell.get("outputs", []):
                 if tidy.WIDGET_MIME in output.get("data", {}):
                     assert output["data"]["text/plain"] == tidy.WIDGET_FALLBACK, path.name
+
+
+def test_every_explorer_displays_as_its_widget():
+    """An explorer left as the last expression of a cell must show its controls, not a repr."""
+    import inspect
+
+    from aigc_course import widgets
+
+    explorers = [c for name, c in inspect.getmembers(widgets, inspect.isclass)
+                 if c.__module__ == widgets.__name__ and name.endswith(("Explorer", "Scrubber", "Replay"))]
+    assert len(explorers) >= 8
+    missing = [c.__name__ for c in explorers if "_ipython_display_" not in vars(c)]
+    assert not missing, f"explorers without _ipython_display_: {missing}"
