@@ -39,3 +39,15 @@ def test_every_registered_exercise_lives_in_a_lesson():
     stems = {p.stem for p in NOTEBOOKS}
     homeless = [e.id for e in EXERCISES.values() if e.notebook not in stems]
     assert not homeless, f"exercises registered for notebooks that do not exist: {homeless}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_outputs_show_no_bare_object_reprs(path):
+    """An explorer that fails to display itself leaves '<aigc_course.widgets.X at 0x...>' behind."""
+    import re
+
+    nb = nbformat.read(path, as_version=4)
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") + output.get("data", {}).get("text/plain", "")
+            assert not re.search(r"<aigc_course\.[\w.]+ (object )?at 0x", text), f"{path.name}, cell {index}: {text[:80]}"
