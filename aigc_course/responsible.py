@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -134,8 +135,9 @@ def detector_accuracy(detector: DigitClassifier, real: torch.Tensor, fake: torch
 # ---------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=8)
 def dct_matrix(n: int) -> torch.Tensor:
-    """The orthonormal DCT-II matrix D (n, n): ``D @ x`` is the DCT of x, ``D.T @ X`` its inverse."""
+    """The orthonormal DCT-II matrix D (n, n): ``D @ x`` is the DCT of x, ``D.T @ X`` its inverse (cached; do not modify)."""
     k = torch.arange(n, dtype=torch.float64).unsqueeze(1)
     i = torch.arange(n, dtype=torch.float64).unsqueeze(0)
     d = torch.cos(math.pi * (2 * i + 1) * k / (2 * n)) * math.sqrt(2 / n)
