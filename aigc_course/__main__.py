@@ -213,9 +213,9 @@ def cmd_generate(args) -> int:
             load_pretrained(args.checkpoint)
     if not isinstance(model, GPT):
         raise ValueError(f"{args.checkpoint} is a {card['kind']}, not a GPT")
-    from aigc_course.tokenizer import ByteTokenizer, gpt2_tokenizer
+    from aigc_course.tokenizer import tokenizer_for
 
-    tokenizer = ByteTokenizer() if model.config.vocab_size == 256 else gpt2_tokenizer()
+    tokenizer = tokenizer_for(card)
     ids = tokenizer.encode(args.prompt)
     if not ids:
         raise ValueError("--prompt is empty: give the model some text to continue")

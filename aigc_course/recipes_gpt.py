@@ -19,10 +19,11 @@ import json
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
@@ -32,7 +33,7 @@ from aigc_course.corpora import load_corpus, random_batch, sequential_batches, s
 from aigc_course.env import hardware_summary, pick_device, seed_everything
 from aigc_course.models.gpt import GPT, GPTConfig
 from aigc_course.models.lora import LoRAConfig, add_lora, lora_state_dict, merge_lora, trainable_parameters
-from aigc_course.tokenizer import ByteTokenizer
+from aigc_course.tokenizer import ByteTokenizer, SubsetTokenizer
 
 POEM_BOUNDARY = "\n\n"
 
@@ -52,16 +53,22 @@ class GPTRecipe:
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     eval_every: int = 250
-    eval_windows: int = 64      # validation windows per corpus (block tokens each)
+    eval_windows: int | None = 64  # validation windows per corpus (block tokens each); None: all of it
     bf16: bool = True           # bfloat16 autocast: ~2x faster matmuls on CPUs with AMX/AVX-512, and on GPUs
     seed: int = 0
     lora: LoRAConfig | None = None  # set for fine-tuning presets: train adapters only
     base: str | None = None         # fine-tuning: the shipped checkpoint to start from
+    tokenizer: str = "bytes"        # "bytes" (vocabulary 256) or "gpt2-subset" (GPT-2's BPE, see SubsetTokenizer)
+    min_count: int = 3              # gpt2-subset: keep GPT-2 tokens seen this often in the training text
 
 
 GPT_PRESETS = {
     # The shipped model: 4 layers, 128 wide, 128-byte context; Shakespeare + Chinese.
     "gpt_char": GPTRecipe(),
+    # The BPE variant: GPT-2's tokens (the 6,128 that Shakespeare's training text uses 3+ times, plus the 256
+    # byte tokens), the same 4 x 128 network, a 64-token context (~160 characters). Shakespeare only.
+    "gpt_bpe": GPTRecipe(GPTConfig(vocab_size=0, block_size=64, n_layer=4, n_head=4, n_embd=128),
+                         corpora=("shakespeare",), tokenizer="gpt2-subset", eval_windows=None),
     # A quick one for tests and the notebook's TRAIN = True (about a minute).
     "gpt_char_tiny": GPTRecipe(GPTConfig(vocab_size=256, block_size=64, n_layer=2, n_head=2, n_embd=64),
                                corpora=("shakespeare",), iters=300, batch_size=16, eval_every=100,
@@ -86,13 +93,56 @@ def lr_at(step: int, lr: float, min_lr: float, warmup: int, total: int) -> float
     return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * progress))
 
 
+def split_corpus(name: str) -> tuple[str, str]:
+    """(training text, validation text) of a shipped corpus: the last 10% is held out."""
+    return split_text(load_corpus(name), 0.1, POEM_BOUNDARY if name == "tang300" else None)
+
+
 def encode_corpus(name: str, tokenizer=None) -> tuple[torch.Tensor, torch.Tensor]:
     """(train ids, validation ids) of a shipped corpus, as int64 tensors."""
     tokenizer = tokenizer or ByteTokenizer()
-    boundary = POEM_BOUNDARY if name == "tang300" else None
-    train, val = split_text(load_corpus(name), 0.1, boundary)
+    train, val = split_corpus(name)
     return (torch.tensor(tokenizer.encode(train), dtype=torch.long),
             torch.tensor(tokenizer.encode(val), dtype=torch.long))
+
+
+def make_tokenizer(recipe: GPTRecipe):
+    """The recipe's tokenizer; a ``gpt2-subset`` vocabulary is built from the training split only."""
+    if recipe.tokenizer == "bytes":
+        return ByteTokenizer()
+    if recipe.tokenizer == "gpt2-subset":
+        return SubsetTokenizer.from_text("".join(split_corpus(c)[0] for c in recipe.corpora), recipe.min_count)
+    raise ValueError(f"unknown tokenizer {recipe.tokenizer!r}; choose bytes or gpt2-subset")
+
+
+def token_byte_lengths(tokenizer, vocab_size: int) -> torch.Tensor:
+    """How many bytes of text each token id stands for (all 1 for the byte tokenizer)."""
+    if not hasattr(tokenizer, "token_bytes"):
+        return torch.ones(vocab_size, dtype=torch.long)
+    return torch.tensor([len(tokenizer.token_bytes(i)) for i in range(vocab_size)])
+
+
+@torch.no_grad()
+def nats_per_byte(model: GPT, tokenizer, text: str, batch: int = 16) -> float:
+    """Held-out loss per byte of text, so models with different tokenizers can be compared.
+
+    A BPE token stands for ~2.5 bytes of Shakespeare, so its loss per *token* is
+    larger than a byte model's for the same quality; dividing the summed loss by
+    the bytes the predicted tokens spell (exactly, token by token) puts both on
+    one scale. On ASCII text a byte is a character: nats per character.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    data = torch.tensor(tokenizer.encode(text), dtype=torch.long)
+    lengths = token_byte_lengths(tokenizer, model.config.vocab_size)
+    total_nats, total_bytes = 0.0, 0
+    for x, y in sequential_batches(data, model.config.block_size, batch):
+        logits, _ = model(x.to(device))
+        total_nats += F.cross_entropy(logits.flatten(0, 1), y.to(device).flatten(), reduction="sum").item()
+        total_bytes += lengths[y].sum().item()
+    model.train(was_training)
+    return total_nats / total_bytes
 
 
 @torch.no_grad()
@@ -188,45 +238,65 @@ def fit_lm(model: GPT, train_data: torch.Tensor, val_data: dict[str, torch.Tenso
     return history
 
 
-def _data(recipe: GPTRecipe) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    parts = {name: encode_corpus(name) for name in recipe.corpora}
+def _data(recipe: GPTRecipe, tokenizer=None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    parts = {name: encode_corpus(name, tokenizer) for name in recipe.corpora}
     train = torch.cat([p[0] for p in parts.values()])
     return train, {name: p[1] for name, p in parts.items()}
 
 
 def train_gpt(recipe: GPTRecipe, *, out: str | Path | None = None, command: str = "",
               max_seconds: float | None = None, progress: bool = True) -> tuple[GPT, dict, dict]:
-    """Pretrain a byte-level GPT from scratch on ``recipe.corpora``; optionally save a checkpoint.
+    """Pretrain a GPT from scratch on ``recipe.corpora``; optionally save a checkpoint.
 
     Returns (model, history, metrics): validation loss per corpus in nats per
-    byte, its bits per byte, and the training time.
+    token (per byte for the byte tokenizer), in bits per byte, and the training time.
     """
     seed_everything(recipe.seed)
     device = pick_device()
+    tokenizer = make_tokenizer(recipe)
+    if recipe.tokenizer != "bytes":  # the vocabulary size comes from the data
+        recipe = replace(recipe, model=replace(recipe.model, vocab_size=tokenizer.vocab_size))
     model = GPT(recipe.model)
-    train, val = _data(recipe)
+    train, val = _data(recipe, tokenizer)
     history = fit_lm(model, train, val, recipe, device=device, max_seconds=max_seconds, progress=progress)
     model = model.cpu().eval()
-    results = _metrics(history)
+    results = _metrics(history, _bytes_per_token(recipe, tokenizer, val))
     if out is not None:
-        save_checkpoint(model, out, _card(recipe, results, command, history))
+        save_checkpoint(model, out, _card(recipe, results, command, history, tokenizer))
     return model, history, results
 
 
-def _metrics(history: dict) -> dict:
+def _bytes_per_token(recipe: GPTRecipe, tokenizer, val: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Per validation corpus: bytes of text per token (1 for the byte tokenizer)."""
+    if recipe.tokenizer == "bytes":
+        return {name: 1.0 for name in val}
+    lengths = token_byte_lengths(tokenizer, tokenizer.vocab_size)
+    return {name: lengths[ids].sum().item() / len(ids) for name, ids in val.items()}
+
+
+def _metrics(history: dict, bytes_per_token: dict[str, float] | None = None) -> dict:
     last = history["evals"][-1]
     results = {"steps": last["step"], "train_seconds": history["seconds"]}
     for name, value in last.items():
         if name not in ("step", "seconds"):
+            per_byte = value / (bytes_per_token or {}).get(name, 1.0)
             results[f"val_loss_{name}"] = value
-            results[f"val_bits_per_byte_{name}"] = round(value / math.log(2), 4)
+            results[f"val_bits_per_byte_{name}"] = round(per_byte / math.log(2), 4)
     return results
 
 
-def _card(recipe: GPTRecipe, results: dict, command: str, history: dict) -> dict:
+def _tokenizer_card(recipe: GPTRecipe, tokenizer) -> str | dict:
+    if isinstance(tokenizer, SubsetTokenizer):
+        return {"kind": "gpt2-subset", "min_count": recipe.min_count, "vocab_size": tokenizer.vocab_size,
+                "gpt2_ids": tokenizer.gpt2_ids}
+    return "bytes (UTF-8)"
+
+
+def _card(recipe: GPTRecipe, results: dict, command: str, history: dict, tokenizer=None) -> dict:
     recipe_dict = asdict(recipe)
     return {"metrics": results, "recipe": recipe_dict, "command": command, "seed": recipe.seed,
-            "duration_s": history["seconds"], "hardware": hardware_summary(), "tokenizer": "bytes (UTF-8)",
+            "duration_s": history["seconds"], "hardware": hardware_summary(),
+            "tokenizer": _tokenizer_card(recipe, tokenizer),
             "data": "data/text/" + ", data/text/".join(f"{c}.txt" for c in recipe.corpora)
                     + ": first 90% for training, last 10% for validation",
             "history": {"evals": history["evals"],

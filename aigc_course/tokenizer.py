@@ -179,6 +179,68 @@ class ByteTokenizer:
         return bytes(int(i) for i in ids).decode("utf-8", errors=errors)
 
 
+class SubsetTokenizer:
+    """GPT-2's BPE with a smaller vocabulary: the 256 byte tokens plus the GPT-2 tokens a corpus uses.
+
+    A 50,257-row embedding is most of a small model's weights, and a 1 MB corpus
+    uses only a few thousand of those tokens. So we keep GPT-2's tokenisation
+    but renumber: our id ``i`` stands for GPT-2 token ``gpt2_ids[i]``. A GPT-2
+    token outside the subset is spelled with its byte tokens instead (still
+    lossless, just longer), which is why all 256 byte tokens are always kept:
+    any text, in any script, still encodes and decodes exactly.
+
+    >>> tok = SubsetTokenizer.from_text(shakespeare, min_count=3)   # doctest: +SKIP
+    """
+
+    def __init__(self, gpt2_ids, base: GPT2Tokenizer | None = None):
+        self.base = base or gpt2_tokenizer()
+        self.gpt2_ids = [int(i) for i in gpt2_ids]
+        self.index = {g: i for i, g in enumerate(self.gpt2_ids)}
+        self.byte_ids = [self.index.get(self.base.encoder[self.base.byte_encoder[b]]) for b in range(256)]
+        if None in self.byte_ids:
+            raise ValueError("a SubsetTokenizer vocabulary must contain GPT-2's 256 byte tokens")
+
+    @classmethod
+    def from_text(cls, text: str, min_count: int = 1, base: GPT2Tokenizer | None = None) -> "SubsetTokenizer":
+        """The byte tokens plus every GPT-2 token that occurs at least ``min_count`` times in ``text``."""
+        base = base or gpt2_tokenizer()
+        counts: dict[int, int] = {}
+        for i in base.encode(text):
+            counts[i] = counts.get(i, 0) + 1
+        byte_tokens = {base.encoder[base.byte_encoder[b]] for b in range(256)}
+        return cls(sorted(byte_tokens | {i for i, c in counts.items() if c >= min_count}), base)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.gpt2_ids)
+
+    def encode(self, text: str) -> list[int]:
+        ids: list[int] = []
+        for g in self.base.encode(text):
+            i = self.index.get(g)
+            if i is None:  # not in the subset: spell it with byte tokens
+                ids.extend(self.byte_ids[b] for b in self.base.token_bytes(g))
+            else:
+                ids.append(i)
+        return ids
+
+    def decode(self, ids, errors: str = "replace") -> str:
+        return self.base.decode([self.gpt2_ids[int(i)] for i in ids], errors=errors)
+
+    def token_bytes(self, token_id: int) -> bytes:
+        return self.base.token_bytes(self.gpt2_ids[int(token_id)])
+
+
+def tokenizer_for(card: dict):
+    """The tokenizer a trained GPT's card names: bytes (vocabulary 256), GPT-2's BPE, or a BPE subset."""
+    spec = card.get("tokenizer", "bytes")
+    if isinstance(spec, dict) and spec.get("kind") == "gpt2-subset":
+        return SubsetTokenizer(spec["gpt2_ids"])
+    if card.get("config", {}).get("vocab_size") == 50257 or spec == "gpt2":
+        return gpt2_tokenizer()
+    return ByteTokenizer()
+
+
 @lru_cache(maxsize=1)
 def gpt2_tokenizer() -> GPT2Tokenizer:
     """One shared :class:`GPT2Tokenizer` (reading the files takes ~0.2 s)."""

@@ -2,17 +2,20 @@
 
 (a) inference: tokens/second generating 128 new tokens (batch 1, greedy) with the GPT-2 124M shape and
     identical random weights: ours with its KV cache vs ``transformers`` ``GPT2LMHeadModel.generate()``
-    (with its own cache). Also checks that both produce the same tokens.
+    (with its own cache), plus ours without the (in, out) decoding layout as an ablation. Also checks
+    that all three produce the same tokens.
 (b) training: character-level validation loss on the Shakespeare corpus after the same wall time:
     ours (the ``gpt_char`` architecture: 4 layers, 128 wide, 128-byte context, batch 32, bf16 autocast,
     lr 2e-3 cosine over the time budget) vs the well-known minimal-GPT CPU recipe (nanoGPT's
     shakespeare_char "on a laptop" settings: 4 layers, 4 heads, 128-dim, context 64, batch 12, 2000 iterations,
     lr 1e-3 decayed to 1e-4 at 2000, no dropout, fp32), both trained by the same loop on the same bytes and
-    scored on the same held-out 10%. The two runs take turns on the CPU every ~2 s, so load changes hit both.
+    scored on the same held-out 10%. A third run trains ours on GPT-2 BPE tokens instead of bytes (the
+    ``gpt_bpe`` recipe), scored per character too. The runs take turns on the CPU every ~2 s, so load
+    changes hit all of them.
 (c) fine-tuning the shipped ``gpt_char`` on Tang poems: LoRA (rank 8 on the attention projections) vs
     every weight: trainable parameters, time, final validation loss.
 
-    python benchmarks/gpt2.py                     # the full run (~15 min on 2 idle cores)
+    python benchmarks/gpt2.py                     # the full run (~25 min on 2 idle cores)
     python benchmarks/gpt2.py --seconds 120 --ft-iters 150   # a shorter run on a busy machine
 """
 from __future__ import annotations
@@ -22,14 +25,17 @@ import dataclasses
 import math
 import os
 import time
+from unittest import mock
 
 import torch
 
 from aigc_course.env import hardware_summary, seed_everything, set_threads
+from aigc_course.models import gpt
 from aigc_course.models.gpt import GPT, GPTConfig, to_hf
 from aigc_course.corpora import random_batch
-from aigc_course.recipes_gpt import (GPT_PRESETS, GPTRecipe, configure_optimizer, encode_corpus, evaluate_lm,
-                                     finetune_gpt, lr_at)
+from aigc_course.recipes_gpt import (GPT_PRESETS, GPTRecipe, configure_optimizer, encode_corpus, finetune_gpt,
+                                     lr_at, make_tokenizer, nats_per_byte, split_corpus)
+from aigc_course.tokenizer import ByteTokenizer
 
 
 def load() -> str:
@@ -37,11 +43,18 @@ def load() -> str:
     return f"load average {one:.1f} (5 min {five:.1f}) on {os.cpu_count()} cores"
 
 
-def bench_inference(new_tokens: int = 128, prompt_len: int = 16, repeats: int = 2) -> dict:
+def bench_inference(new_tokens: int = 128, prompt_len: int = 16, repeats: int = 3) -> dict:
+    """Tokens/s of three decoders on identical weights, interleaved, best of ``repeats`` each.
+
+    "ours, nn.Linear layout" is an ablation: the same code with ``use_decoding_layout`` switched
+    off, to show what storing the weights as (in, out) buys.
+    """
     from transformers import GenerationConfig
 
     seed_everything(0)
     ours = GPT(GPTConfig()).eval()
+    plain = GPT(GPTConfig()).eval()
+    plain.load_state_dict(ours.state_dict())
     hf = to_hf(ours)
     prompt = torch.randint(0, 50257, (1, prompt_len), generator=torch.Generator().manual_seed(0))
     config = GenerationConfig(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
@@ -50,19 +63,26 @@ def bench_inference(new_tokens: int = 128, prompt_len: int = 16, repeats: int = 
     def run_ours():
         return ours.generate(prompt, new_tokens, greedy=True, use_cache=True)
 
+    def run_plain():
+        with mock.patch.object(gpt, "use_decoding_layout", lambda model: None):
+            return plain.generate(prompt, new_tokens, greedy=True, use_cache=True)
+
     def run_hf():
         return hf.generate(prompt, generation_config=config, attention_mask=torch.ones_like(prompt))
 
+    runs = {"ours": run_ours, "ours, nn.Linear layout": run_plain, "transformers": run_hf}
     results = {}
     with torch.inference_mode():
-        outputs = {"ours": run_ours(), "transformers": run_hf()}  # warm-up (and the tokens to compare)
-        for name, fn in (("ours", run_ours), ("transformers", run_hf)) * repeats:
-            started = time.perf_counter()
-            fn()
-            rate = new_tokens / (time.perf_counter() - started)
-            results[name] = max(results.get(name, 0.0), rate)  # best of `repeats`: least disturbed by load
-    results["same_tokens"] = torch.equal(outputs["ours"], outputs["transformers"])
+        outputs = {name: fn() for name, fn in runs.items()}  # warm-up (and the tokens to compare)
+        for _ in range(repeats):
+            for name, fn in runs.items():
+                started = time.perf_counter()
+                fn()
+                rate = new_tokens / (time.perf_counter() - started)
+                results[name] = max(results.get(name, 0.0), rate)  # best of `repeats`: least disturbed by load
+    results["same_tokens"] = all(torch.equal(out, outputs["transformers"]) for out in outputs.values())
     results["ratio"] = results["ours"] / results["transformers"]
+    results["layout_gain"] = results["ours"] / results["ours, nn.Linear layout"]
     return results
 
 
@@ -70,6 +90,7 @@ BASELINE = GPTRecipe(GPTConfig(vocab_size=256, block_size=64, n_layer=4, n_head=
                      iters=2000, batch_size=12, lr=1e-3, min_lr=1e-4, warmup=100, weight_decay=0.1, grad_clip=1.0,
                      eval_every=10**9, bf16=False)
 OURS = dataclasses.replace(GPT_PRESETS["gpt_char"], corpora=("shakespeare",), iters=10**9, eval_every=10**9)
+OURS_BPE = dataclasses.replace(GPT_PRESETS["gpt_bpe"], iters=10**9, eval_every=10**9)
 
 
 class Run:
@@ -111,22 +132,34 @@ class Run:
 
 
 def bench_training(seconds: float, slice_s: float = 2.0) -> dict:
-    """Both runs take turns in slices of ~``slice_s`` seconds until each used ``seconds`` of training time,
-    so a change in the machine's load during the benchmark hits both alike."""
-    train, val = encode_corpus("shakespeare")
-    runs = {"minimal-GPT recipe": Run(BASELINE, train, seconds, by_time=False),
-            "ours": Run(OURS, train, seconds, by_time=True)}
-    while not all(r.done for r in runs.values()):
-        for run in runs.values():
+    """The runs take turns in slices of ~``slice_s`` seconds until each used ``seconds`` of training time,
+    so a change in the machine's load during the benchmark hits all alike.
+
+    The third run is ours with GPT-2's BPE tokens (the ``gpt_bpe`` recipe) instead of bytes: the same network
+    on the same text, so the comparison is about the tokenizer. Every model is scored on the whole held-out
+    text in nats per character (loss summed over tokens / characters they spell; one byte = one character here).
+    """
+    bpe = make_tokenizer(OURS_BPE)
+    bpe_recipe = dataclasses.replace(OURS_BPE, model=dataclasses.replace(OURS_BPE.model, vocab_size=bpe.vocab_size))
+    byte_train, _ = encode_corpus("shakespeare")
+    bpe_train, _ = encode_corpus("shakespeare", bpe)
+    held_out = split_corpus("shakespeare")[1]
+    runs = {"minimal-GPT recipe": (Run(BASELINE, byte_train, seconds, by_time=False), ByteTokenizer()),
+            "ours": (Run(OURS, byte_train, seconds, by_time=True), ByteTokenizer()),
+            "ours, BPE tokens": (Run(bpe_recipe, bpe_train, seconds, by_time=True), bpe)}
+    while not all(r.done for r, _ in runs.values()):
+        for run, _ in runs.values():
             until = run.seconds + slice_s
             while not run.done and run.seconds < until:
                 run.step()
     results = {}
-    for name, run in runs.items():
-        val_loss = evaluate_lm(run.model, val, run.recipe.model.block_size, 32, None, bf16=False)
-        results[name] = {"steps": run.steps, "train_seconds": round(run.seconds, 1), "val_loss": round(val_loss, 4),
-                         "tokens_seen": run.steps * run.recipe.batch_size * run.recipe.model.block_size}
+    for name, (run, tokenizer) in runs.items():
+        results[name] = {"steps": run.steps, "train_seconds": round(run.seconds, 1),
+                         "val_loss": round(nats_per_byte(run.model, tokenizer, held_out), 4),
+                         "tokens_seen": run.steps * run.recipe.batch_size * run.recipe.model.block_size,
+                         "vocab": run.recipe.model.vocab_size, "parameters": run.model.num_parameters()}
     results["ratio"] = results["ours"]["val_loss"] / results["minimal-GPT recipe"]["val_loss"]
+    results["bpe_ratio"] = results["ours, BPE tokens"]["val_loss"] / results["ours"]["val_loss"]
     results["load"] = load()
     return results
 
@@ -158,18 +191,22 @@ def main() -> None:
     if "inference" not in skip:
         r = bench_inference()
         print(f"\n(a) GPT-2 124M, 128 new tokens, batch 1, greedy ({load()})")
-        print(f"    ours (KV cache)          {r['ours']:7.1f} tokens/s")
-        print(f"    transformers generate()  {r['transformers']:7.1f} tokens/s")
+        print(f"    ours (KV cache)              {r['ours']:7.1f} tokens/s")
+        print(f"    ours, nn.Linear layout       {r['ours, nn.Linear layout']:7.1f} tokens/s  (ablation: "
+              f"the decoding layout buys {r['layout_gain']:.2f}x)")
+        print(f"    transformers generate()      {r['transformers']:7.1f} tokens/s")
         print(f"    ratio ours / transformers: {r['ratio']:.2f}x (target >= 1.0); same tokens: {r['same_tokens']}")
     if "training" not in skip:
         r = bench_training(args.seconds)
         print(f"\n(b) char-level Shakespeare, {args.seconds:.0f} s of training each; val loss in nats per character")
-        for name in ("minimal-GPT recipe", "ours"):
+        for name in ("minimal-GPT recipe", "ours", "ours, BPE tokens"):
             m = r[name]
             print(f"    {name:<20} val loss {m['val_loss']:.4f} ({m['val_loss'] / math.log(2):.3f} bits/char) "
-                  f"after {m['steps']} steps, {m['tokens_seen']:,} tokens, {m['train_seconds']} s")
-        print(f"    ratio ours / recipe: {r['ratio']:.3f} (< 1: ours reaches a lower loss in the same time); "
-              f"the two runs took turns every ~2 s; at the end: {r['load']}")
+                  f"after {m['steps']} steps, {m['tokens_seen']:,} tokens, {m['train_seconds']} s "
+                  f"(vocabulary {m['vocab']:,}, {m['parameters']:,} parameters)")
+        print(f"    ratio ours / recipe: {r['ratio']:.3f} (< 1: ours reaches a lower loss in the same time)")
+        print(f"    ratio ours with BPE / ours with bytes: {r['bpe_ratio']:.3f} (per character, same network, "
+              f"same time); the runs took turns every ~2 s; at the end: {r['load']}")
     if "finetune" not in skip:
         r = bench_finetune(args.ft_iters)
         print(f"\n(c) fine-tuning gpt_char on Tang poems, {args.ft_iters} steps each")

@@ -9,7 +9,7 @@ import torch
 
 from aigc_course.models.gpt import (GPT, GPTConfig, KVCache, apply_repetition_penalty, attention_manual,
                                     causal_mask, from_hf, load_gpt2_weights, next_token_distribution, to_hf,
-                                    top_k_filter, top_p_filter)
+                                    top_k_filter, top_p_filter, use_decoding_layout)
 from aigc_course.models.lora import LoRAConfig, LoRALinear, add_lora, lora_forward, lora_state_dict, merge_lora
 from aigc_course.tokenizer import ByteTokenizer, GPT2Tokenizer, bytes_to_unicode, gpt2_files
 
@@ -78,6 +78,49 @@ def test_tokenizer_known_ids_and_byte_alphabet(tokenizers):
     # a Chinese character is 3 UTF-8 bytes; GPT-2's merges give a common one a single token or two
     assert 1 <= len(ours.encode("月")) <= 3
     assert ours.decode(ours.encode("月")[:1]).endswith("\ufffd") or len(ours.encode("月")) == 1
+
+
+def test_subset_tokenizer_renumbers_gpt2_tokens_and_spells_the_rest_in_bytes(tokenizers):
+    from aigc_course.tokenizer import SubsetTokenizer, tokenizer_for
+
+    gpt2 = tokenizers[0]
+    sub = SubsetTokenizer.from_text("to be or not to be " * 3 + "question", min_count=3, base=gpt2)
+    # " be", " or", " not", " to" occur 3+ times; "to" opens the text once; " " (220) is a byte token anyway
+    assert sub.vocab_size == 256 + 4 and all(gpt2.encode(w)[0] in sub.gpt2_ids for w in (" be", " or", " not"))
+    assert sub.gpt2_ids == sorted(sub.gpt2_ids) and gpt2.encode("question")[0] not in sub.gpt2_ids  # seen once
+    be = sub.encode(" be")
+    assert len(be) == 1 and sub.gpt2_ids[be[0]] == gpt2.encode(" be")[0]
+    assert sub.encode(" question") == [sub.byte_ids[b] for b in b" question"]  # outside the subset: bytes
+    for text in TEXTS:  # lossless on anything, Chinese and emoji included
+        ids = sub.encode(text)
+        assert sub.decode(ids) == text and all(0 <= i < sub.vocab_size for i in ids)
+        assert b"".join(sub.token_bytes(i) for i in ids) == text.encode("utf-8")
+    card = {"tokenizer": {"kind": "gpt2-subset", "gpt2_ids": sub.gpt2_ids}}
+    assert tokenizer_for(card).encode(TEXTS[1]) == sub.encode(TEXTS[1])
+    assert isinstance(tokenizer_for({"tokenizer": "bytes (UTF-8)"}), ByteTokenizer)
+    assert isinstance(tokenizer_for({"config": {"vocab_size": 50257}}), GPT2Tokenizer)
+    with pytest.raises(ValueError, match="256 byte tokens"):
+        SubsetTokenizer([0, 1, 2], base=gpt2)
+
+
+def test_nats_per_byte_of_a_uniform_model_is_log_vocab_over_bytes_per_token():
+    from aigc_course.recipes_gpt import nats_per_byte, token_byte_lengths
+    from aigc_course.tokenizer import SubsetTokenizer
+
+    text = "To be, or not to be: that is the question. " * 30
+    sub = SubsetTokenizer.from_text(text)
+    model = GPT(small_config(vocab_size=sub.vocab_size, block_size=16)).eval()
+    for p in model.parameters():
+        torch.nn.init.zeros_(p)  # all logits 0: uniform over the vocabulary
+    ids = torch.tensor(sub.encode(text))
+    n = (len(ids) - 1) // 16 * 16  # the targets the non-overlapping windows predict
+    predicted_bytes = token_byte_lengths(sub, sub.vocab_size)[ids[1:n + 1]].sum().item()
+    assert predicted_bytes > 1.5 * n  # BPE tokens here are several bytes long
+    assert nats_per_byte(model, sub, text) == pytest.approx(math.log(sub.vocab_size) * n / predicted_bytes, rel=1e-5)
+    byte_model = GPT(small_config(vocab_size=256, block_size=16)).eval()
+    for p in byte_model.parameters():
+        torch.nn.init.zeros_(p)
+    assert nats_per_byte(byte_model, ByteTokenizer(), text) == pytest.approx(math.log(256), rel=1e-5)
 
 
 def test_byte_tokenizer_round_trip():
@@ -172,9 +215,38 @@ def test_kv_cached_greedy_equals_uncached_exactly():
     torch.manual_seed(0)
     model = GPT(small_config(block_size=64)).eval()
     prompt = torch.randint(0, 101, (2, 5))
+    uncached = model.generate(prompt, 24, greedy=True, use_cache=False)  # first: before the decoding layout
     cached = model.generate(prompt, 24, greedy=True, use_cache=True)
-    uncached = model.generate(prompt, 24, greedy=True, use_cache=False)
     assert torch.equal(cached, uncached)
+
+
+def test_decoding_layout_changes_memory_not_values(tmp_path):
+    from aigc_course.checkpoints import load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    model = GPT(small_config()).eval()
+    x = torch.randint(0, 101, (2, 12))
+    before = model(x)[0].detach()
+    params = dict(model.named_parameters())
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    with torch.inference_mode():  # as the benchmark and the explorer call generate()
+        use_decoding_layout(model)
+        use_decoding_layout(model)  # idempotent
+    w = model.transformer.h[0].mlp.c_fc.weight
+    assert w.shape == (128, 32) and w.stride() == (1, 128) and w.t().is_contiguous()
+    assert model.transformer.wte.weight.stride() == (1, 101)
+    assert model.transformer.wpe.weight.is_contiguous()  # only looked up, never multiplied
+    assert all(p is params[n] for n, p in model.named_parameters())  # same Parameter objects
+    assert torch.allclose(model(x)[0], before, atol=1e-5)
+    # still trainable (no inference tensors inside), and the optimiser updates the model it was given
+    model.train()
+    loss = model(x, x)[1]
+    loss.backward()
+    optimizer.step()
+    assert not torch.allclose(model.eval()(x)[0], before, atol=1e-3)
+    save_checkpoint(model, tmp_path / "m", {})  # safetensors wants contiguous tensors: the saver makes them so
+    loaded, _ = load_checkpoint(tmp_path / "m")
+    assert torch.equal(loaded(x)[0], model(x)[0])
 
 
 def test_cached_logits_match_full_forward():
@@ -353,6 +425,31 @@ def test_training_loss_falls_and_checkpoint_round_trips(tmp_path):
     x = torch.randint(0, 256, (1, 10))
     assert torch.equal(loaded(x)[0], model(x)[0])
     assert card["kind"] == "GPT" and card["metrics"]["val_loss_shakespeare"] == results["val_loss_shakespeare"]
+
+
+@pytest.mark.slow  # a real (tiny) training run
+def test_bpe_variant_trains_and_its_card_carries_the_tokenizer(tmp_path, capsys):
+    import dataclasses
+
+    from aigc_course.__main__ import main
+    from aigc_course.checkpoints import load_checkpoint
+    from aigc_course.recipes_gpt import GPT_PRESETS, train_gpt
+    from aigc_course.tokenizer import SubsetTokenizer, tokenizer_for
+
+    recipe = dataclasses.replace(GPT_PRESETS["gpt_bpe"], iters=40, eval_every=20, eval_windows=8, bf16=False,
+                                 model=GPTConfig(vocab_size=0, block_size=32, n_layer=1, n_head=2, n_embd=32))
+    model, history, results = train_gpt(recipe, out=tmp_path / "bpe", progress=False)
+    first, last = history["evals"][0]["shakespeare"], history["evals"][-1]["shakespeare"]
+    assert last < first < math.log(model.config.vocab_size)
+    loaded, card = load_checkpoint(tmp_path / "bpe")
+    tokenizer = tokenizer_for(card)
+    assert isinstance(tokenizer, SubsetTokenizer) and tokenizer.vocab_size == loaded.config.vocab_size > 5000
+    per_token = results["val_loss_shakespeare"]
+    per_byte = results["val_bits_per_byte_shakespeare"] * math.log(2)
+    assert 2.0 < per_token / per_byte < 3.0  # a kept BPE token spells ~2.5 bytes of Shakespeare
+    assert main(["generate", "--prompt", "ROMEO:", "--checkpoint", str(tmp_path / "bpe"),
+                 "--max-new-tokens", "5", "--seed", "1"]) == 0
+    assert capsys.readouterr().out.startswith("ROMEO:")
 
 
 # --- notebook exercises, the explorer and the CLI ----------------------------------------------------------
