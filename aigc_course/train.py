@@ -9,6 +9,7 @@ minimise plus a dict of numbers to log.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -19,6 +20,12 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 log = logging.getLogger(__name__)
+
+def cosine_factor(step: int, total_steps: int, floor: float = 0.05) -> float:
+    """Learning-rate multiplier at ``step``: 1 at the start, ``floor`` at ``total_steps``, half a cosine between."""
+    progress = min(1.0, step / max(1, total_steps))
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
 
 StepLoss = Callable[[nn.Module, tuple], tuple[torch.Tensor, dict[str, float]]]
 
@@ -39,16 +46,21 @@ def fit(model: nn.Module, step_loss: StepLoss, train_loader: DataLoader, *, epoc
         lr: float = 1e-3, evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
         eval_every: int = 1, on_epoch_end: Callable[[int, History], None] | None = None,
         device: torch.device | str = "cpu", max_seconds: float | None = None,
-        progress: bool = True) -> History:
+        progress: bool = True, cosine_decay: bool = False) -> History:
     """Train ``model`` with Adam for ``epochs`` epochs (or until ``max_seconds``); return its History.
 
     ``evaluate(model)`` runs in eval mode under ``torch.no_grad()``; its dict is
-    stored in ``history.evals`` with the epoch number.
+    stored in ``history.evals`` with the epoch number. ``cosine_decay`` lowers
+    the learning rate from ``lr`` to ``lr / 20`` along half a cosine over all
+    ``epochs * len(train_loader)`` steps (large steps early, fine ones at the end).
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    total_steps = epochs * len(train_loader)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: cosine_factor(s, total_steps) if cosine_decay else 1.0)
     history, start, step = History(), time.perf_counter(), 0
     bar = tqdm(total=epochs * len(train_loader), desc="training", unit="batch", disable=not progress)
     for epoch in range(1, epochs + 1):
@@ -59,6 +71,7 @@ def fit(model: nn.Module, step_loss: StepLoss, train_loader: DataLoader, *, epoc
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            schedule.step()
             step += 1
             value = loss.item()
             history.steps.append({"step": step, "epoch": epoch, "loss": value, **logs})

@@ -114,8 +114,15 @@ def test_ddim_step_equals_diffusers(ours, theirs, eta, index):
                                   set_alpha_to_one=True)
     ref.set_timesteps(50)
     t = int(ref.timesteps[index])
-    expected = ref.step(eps, t, x_t, eta=eta, variance_noise=noise).prev_sample
+    # we re-derive eps from the clipped x0 (GLIDE's rule): diffusers' use_clipped_model_output=True
+    expected = ref.step(eps, t, x_t, eta=eta, variance_noise=noise, use_clipped_model_output=True).prev_sample
     got = ddim_step(make_schedule(ours), x_t, eps, t, t - 20, eta=eta, noise=noise)
+    assert torch.allclose(got, expected, atol=1e-5)
+    unclipped = diffusers.DDIMScheduler(num_train_timesteps=1000, beta_schedule=theirs, clip_sample=False,
+                                        set_alpha_to_one=True)
+    unclipped.set_timesteps(50)
+    expected = unclipped.step(eps, t, x_t, eta=eta, variance_noise=noise).prev_sample
+    got = ddim_step(make_schedule(ours), x_t, eps, t, t - 20, eta=eta, noise=noise, clip=False)
     assert torch.allclose(got, expected, atol=1e-5)
 
 
@@ -194,7 +201,8 @@ def test_whole_sampling_loop_equals_a_diffusers_loop(sampler, steps, scheduler):
     with torch.no_grad():
         for t in ref.timesteps:
             eps = model(x, torch.full((2,), int(t)), label)
-            x = ref.step(eps, t, x, generator=g).prev_sample
+            kwargs = {"use_clipped_model_output": True} if sampler == "ddim" else {}
+            x = ref.step(eps, t, x, generator=g, **kwargs).prev_sample
     assert torch.allclose(got, (x.clamp(-1, 1) + 1) / 2, atol=1e-4)
 
 
@@ -232,12 +240,13 @@ def test_shipped_checkpoint_draws_the_digit_it_is_asked_for():
     from aigc_course.metrics import predict_labels
 
     model, card = load_pretrained("ddpm_digits")
-    assert card["config"]["schedule"] == "linear" and card["metrics"]["ddim50_eval"]["fid"] < 220  # vae_conv16: 223
+    # measured FID 42.3 with 1,000 DDIM-50 samples (DDPM-1000: 20.9; cgan: 160; real-vs-real floor 13.6)
+    assert card["config"]["schedule"] == "linear" and card["metrics"]["ddim50_eval"]["fid"] < 100
     classifier, _ = load_pretrained("digit_classifier")
     labels = torch.arange(20) % 10
     images = sample(model, 20, labels, steps=20, generator=torch.Generator().manual_seed(0))
-    # measured 0.65 (13 of 20); chance is 0.1. The short CPU training leaves many digits malformed.
-    assert (predict_labels(classifier, images) == labels).float().mean().item() >= 0.5
+    # measured 1.0 (20 of 20; 0.87 over 1,000 DDIM-50 samples); chance is 0.1
+    assert (predict_labels(classifier, images) == labels).float().mean().item() >= 0.8
 
 
 def test_cli_sample_diffusion(tmp_path, capsys):

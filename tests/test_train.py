@@ -1,3 +1,4 @@
+import pytest
 import torch
 from torch.utils.data import DataLoader, Subset
 
@@ -42,3 +43,22 @@ def test_train_vae_recipe_saves_a_card_with_metrics(tmp_path):
     assert '"command": "unit test"' in card and '"test_iw_nll"' in card
     # the importance-weighted NLL is below the negative ELBO (a tighter bound)
     assert results["test_iw_nll"] < results["test_neg_elbo"]
+
+
+def test_cosine_decay_lowers_the_learning_rate_to_a_twentieth(monkeypatch):
+    from aigc_course.train import cosine_factor
+
+    assert cosine_factor(0, 100) == 1.0 and cosine_factor(100, 100) == 0.05 and cosine_factor(500, 100) == 0.05
+    assert cosine_factor(50, 100) == pytest.approx(0.525)
+    optimizers, seen = [], []
+    adam = torch.optim.Adam
+    monkeypatch.setattr(torch.optim, "Adam", lambda *a, **kw: optimizers.append(adam(*a, **kw)) or optimizers[-1])
+
+    def step_loss(model, batch):  # records the learning rate each step runs with
+        seen.append(optimizers[0].param_groups[0]["lr"])
+        return vae_step_loss(1.0)(model, batch)
+
+    fit(VAE(VAEConfig(hidden=16)), step_loss, _small_loader(), epochs=2, lr=1e-2, progress=False, cosine_decay=True)
+    assert seen[0] == pytest.approx(1e-2) and len(seen) == 16
+    assert all(a > b for a, b in zip(seen, seen[1:]))  # falls at every step
+    assert seen[-1] == pytest.approx(1e-2 * cosine_factor(15, 16))
