@@ -379,6 +379,15 @@ class Notebook:
                 "changed": events[-1]["src"] != before}
 
 
+def record_latency(report: dict, explorer: str, control: str, moves: list[dict], what: str,
+                   in_seconds: bool = False) -> None:
+    """Store ``summarise(moves)`` as report[explorer][control] and print its median press -> new src."""
+    report[explorer] = {control: summarise(moves)}
+    median = report[explorer][control]["press_to_src_ms"]["median"]
+    shown = f"{median / 1000:.1f} s" if in_seconds else f"{median} ms"
+    print(f"\n{what}: median {shown} (n={len(moves)})")
+
+
 def summarise(moves: list[dict]) -> dict:
     """Median / min / max of key-press -> new image src (DOM) and -> image loaded, in ms."""
     src = [m["src_ms"] for m in moves]

@@ -60,9 +60,7 @@ def test_timestep_scrubber_redraws_x_t_and_x0(lesson, e2e_report):
     assert re.search(rf"step {STEP_MOVES} of 50 \(t = 780 of 1000\)", status), status
     assert x_t.get_attribute("src") != before[0] and x0.get_attribute("src") != before[1]
     lesson.shot("42_scrubber_after", view)
-    e2e_report["timestep_scrubber"] = {"step": labdriver.summarise(moves)}
-    print(f"\nTimestepScrubber key press -> new x_t: median "
-          f"{e2e_report['timestep_scrubber']['step']['press_to_src_ms']['median']} ms (n={STEP_MOVES})")
+    labdriver.record_latency(e2e_report, "timestep_scrubber", "step", moves, "TimestepScrubber key press -> new x_t")
 
 
 def test_guidance_explorer_resamples_for_w_and_class(lesson, e2e_report):
@@ -90,9 +88,7 @@ def test_guidance_explorer_resamples_for_w_and_class(lesson, e2e_report):
                            "e => e.textContent.includes('read as a 3'))", timeout=60_000)
     assert grid.get_attribute("src") != after_w
     lesson.shot("45_guidance_class_3", view)
-    e2e_report["guidance_explorer"] = {"w": labdriver.summarise(moves)}
-    print(f"\nGuidanceExplorer key press -> new samples: median "
-          f"{e2e_report['guidance_explorer']['w']['press_to_src_ms']['median']} ms (n={GUIDANCE_MOVES})")
+    labdriver.record_latency(e2e_report, "guidance_explorer", "w", moves, "GuidanceExplorer key press -> new samples")
 
 
 def test_no_console_errors_and_no_dialogs(lesson, e2e_report):

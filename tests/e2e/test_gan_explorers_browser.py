@@ -5,7 +5,6 @@ Order (one page, module fixture): open -> Run All -> GANExplorer on the conditio
 Screenshots and latency.json go to artifacts/e2e/.
 """
 import re
-import statistics
 
 import pytest
 
@@ -78,9 +77,7 @@ def test_gan_explorer_slider_seed_and_class_redraw_the_digit(nb, e2e_report):
     assert digit.get_attribute("src") != src and "class 3" in _status(view)
     assert digit.get_attribute("src") != first_src
     nb.shot("gan_11_explorer_after", view)
-    e2e_report["gan_explorer"] = {"a1": labdriver.summarise(moves)}
-    print(f"\nGANExplorer key press -> new digit src: median "
-          f"{e2e_report['gan_explorer']['a1']['press_to_src_ms']['median']} ms (n={MOVES})")
+    labdriver.record_latency(e2e_report, "gan_explorer", "a1", moves, "GANExplorer key press -> new digit src")
 
 
 def test_toy_replay_slider_redraws_both_panels(nb, e2e_report):
@@ -98,9 +95,7 @@ def test_toy_replay_slider_redraws_both_panels(nb, e2e_report):
     assert after[0] != before[0] and after[1] != before[1]
     assert re.search(r"step \d+", _status(view))
     nb.shot("gan_21_replay_after", view)
-    e2e_report["toy_replay"] = {"snapshot": labdriver.summarise(moves)}
-    med = statistics.median(m["src_ms"] for m in moves)
-    print(f"\nToyGANReplay key press -> new frame src: median {med:.1f} ms (n=5)")
+    labdriver.record_latency(e2e_report, "toy_replay", "snapshot", moves, "ToyGANReplay key press -> new frame src")
 
 
 def test_no_console_errors_and_no_dialogs(nb, e2e_report):

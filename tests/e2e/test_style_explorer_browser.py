@@ -59,9 +59,8 @@ def test_ratio_slider_reruns_the_preview(lesson, e2e_report):
         timeout=PREVIEW_TIMEOUT_S * 1000)
     assert re.search(r"preview \d+x\d+, \d+ L-BFGS evaluations", status.inner_text()), status.inner_text()
     lesson.shot("32_style_explorer_after", view)
-    e2e_report["style_explorer"] = {"ratio": labdriver.summarise(moves)}
-    print(f"\nStyleExplorer key press -> new preview: median "
-          f"{e2e_report['style_explorer']['ratio']['press_to_src_ms']['median'] / 1000:.1f} s (n={PRESSES})")
+    labdriver.record_latency(e2e_report, "style_explorer", "ratio", moves, "StyleExplorer key press -> new preview",
+                             in_seconds=True)
 
 
 def test_render_full_size_button(lesson, e2e_report):

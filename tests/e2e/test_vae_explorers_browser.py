@@ -145,9 +145,8 @@ def test_interpolation_slider_redraws_the_middle_image(vae, e2e_report):
         "the fixed start/end images should not be redrawn"
     vae.shot("21_interpolation_after", view)
 
-    e2e_report["interpolation_explorer"] = {"t": labdriver.summarise(moves)}
-    print(f"\nInterpolationExplorer key press -> new middle src: median "
-          f"{e2e_report['interpolation_explorer']['t']['press_to_src_ms']['median']} ms (n={MOVES})")
+    labdriver.record_latency(e2e_report, "interpolation_explorer", "t", moves,
+                             "InterpolationExplorer key press -> new middle src")
 
 
 def test_no_console_errors_and_no_dialogs(vae, e2e_report):
