@@ -25,7 +25,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from aigc_course import assets, env
+from aigc_course.core import assets, env
 
 
 def cmd_check(args) -> int:
@@ -144,8 +144,8 @@ def cmd_sample(args) -> int:
     if args.family == "diffusion":
         return _sample_diffusion(args)
 
-    from aigc_course.checkpoints import load_checkpoint, load_pretrained
-    from aigc_course.plots import grid_array, save_png
+    from aigc_course.models.hub import load_checkpoint, load_pretrained
+    from aigc_course.views.plots import grid_array, save_png
 
     if args.checkpoint is None:
         args.checkpoint = {"vae": "vae_conv16", "gan": "cgan" if args.label is not None else "dcgan"}[args.family]
@@ -167,7 +167,7 @@ def cmd_sample(args) -> int:
 
 
 def _train_gpt(args) -> int:
-    from aigc_course.recipes_gpt import GPT_PRESETS, finetune_gpt, train_gpt
+    from aigc_course.recipes.gpt import GPT_PRESETS, finetune_gpt, train_gpt
 
     preset = args.preset or "gpt_char"
     if preset not in GPT_PRESETS:
@@ -202,18 +202,18 @@ def cmd_generate(args) -> int:
 
     env.set_threads(args.threads)
     if args.checkpoint.endswith("lora") or args.adapter:
-        from aigc_course.recipes_gpt import load_lora_model
+        from aigc_course.recipes.gpt import load_lora_model
 
         model, card = load_lora_model(args.adapter or args.checkpoint)
     else:
-        from aigc_course.checkpoints import load_checkpoint, load_pretrained
+        from aigc_course.models.hub import load_checkpoint, load_pretrained
 
         path = Path(args.checkpoint)
         model, card = load_checkpoint(path) if path.with_suffix(".json").exists() else \
             load_pretrained(args.checkpoint)
     if not isinstance(model, GPT):
         raise ValueError(f"{args.checkpoint} is a {card['kind']}, not a GPT")
-    from aigc_course.tokenizer import tokenizer_for
+    from aigc_course.data.tokenizers import tokenizer_for
 
     tokenizer = tokenizer_for(card)
     ids = tokenizer.encode(args.prompt)
@@ -252,9 +252,9 @@ def _sample_diffusion(args) -> int:
 
     import torch
 
-    from aigc_course.checkpoints import load_checkpoint, load_pretrained
+    from aigc_course.models.hub import load_checkpoint, load_pretrained
     from aigc_course.models.diffusion import sample
-    from aigc_course.plots import grid_array, save_png
+    from aigc_course.views.plots import grid_array, save_png
 
     env.set_threads()
     name = args.checkpoint or "ddpm_digits"
@@ -279,7 +279,7 @@ NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def cmd_student(args) -> int:
-    from aigc_course.grading import build_student
+    from aigc_course.teaching.grading import build_student
 
     names = args.notebooks or sorted(p.name for p in NOTEBOOK_DIR.glob("[0-9]*.ipynb"))
     paths = [Path(n) if Path(n).exists() else NOTEBOOK_DIR / (n if n.endswith(".ipynb") else f"{n}.ipynb")
@@ -290,7 +290,7 @@ def cmd_student(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    from aigc_course.grading import grade_folder
+    from aigc_course.teaching.grading import grade_folder
 
     rows = grade_folder(Path(args.submissions), Path(args.out), cell_timeout=args.cell_timeout,
                         notebook_timeout=args.timeout, memory_mb=args.memory_mb)
@@ -303,7 +303,7 @@ def cmd_grade(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from aigc_course.models.style import StyleConfig
     from aigc_course.recipes import VAE_PRESETS
-    from aigc_course.recipes_gpt import GPT_PRESETS
+    from aigc_course.recipes.gpt import GPT_PRESETS
 
     parser = argparse.ArgumentParser(prog="python -m aigc_course", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -23,9 +23,9 @@ import time
 import torch
 
 from aigc_course import metrics
-from aigc_course.checkpoints import load_checkpoint, load_pretrained
-from aigc_course.data import load_digits
-from aigc_course.env import hardware_summary, set_threads
+from aigc_course.models.hub import load_checkpoint, load_pretrained
+from aigc_course.data.digits import load_digits
+from aigc_course.core.env import hardware_summary, set_threads
 from aigc_course.models.diffusion import sample
 
 

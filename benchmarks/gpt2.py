@@ -29,13 +29,13 @@ from unittest import mock
 
 import torch
 
-from aigc_course.env import hardware_summary, seed_everything, set_threads
+from aigc_course.core.env import hardware_summary, seed_everything, set_threads
 from aigc_course.models import gpt
 from aigc_course.models.gpt import GPT, GPTConfig, to_hf
-from aigc_course.corpora import random_batch
-from aigc_course.recipes_gpt import (GPT_PRESETS, GPTRecipe, configure_optimizer, encode_corpus, finetune_gpt,
+from aigc_course.data.corpora import random_batch
+from aigc_course.recipes.gpt import (GPT_PRESETS, GPTRecipe, configure_optimizer, encode_corpus, finetune_gpt,
                                      lr_at, make_tokenizer, nats_per_byte, split_corpus)
-from aigc_course.tokenizer import ByteTokenizer
+from aigc_course.data.tokenizers import ByteTokenizer
 
 
 def load() -> str:

@@ -29,8 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from aigc_course import env  # noqa: E402
-from aigc_course.images import load_image  # noqa: E402
+from aigc_course.core import env  # noqa: E402
+from aigc_course.data.images import load_image  # noqa: E402
 from aigc_course.models import style as S  # noqa: E402
 
 CONTENT_WEIGHT, STYLE_WEIGHT = 1.0, 1e2  # the tutorial's 1e6 suits torchvision's [0, 1] scale, not Caffe's 0-255

@@ -19,7 +19,7 @@ from pathlib import Path
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from aigc_course import assets  # noqa: E402
+from aigc_course.core import assets  # noqa: E402
 
 WHEELS = {"scikit-image": "scikit-image==0.26.0", "scikit-learn": "scikit-learn==1.9.1"}
 # output name -> (package, path inside the wheel, licence)

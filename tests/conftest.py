@@ -19,7 +19,7 @@ def data_copy(tmp_path, monkeypatch):
     """A private copy of the shipped data folder (AIGC_DATA points at it), safe to damage."""
     import shutil
 
-    from aigc_course import assets
+    from aigc_course.core import assets
 
     root = tmp_path / "data"
     shutil.copytree(assets.data_dir(), root)

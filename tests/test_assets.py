@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from aigc_course import assets
+from aigc_course.core import assets
 
 
 def test_every_shipped_file_is_registered_and_intact():

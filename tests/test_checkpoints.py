@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from aigc_course import metrics
-from aigc_course.assets import AssetError
-from aigc_course.checkpoints import load_checkpoint, load_pretrained, save_checkpoint
-from aigc_course.data import load_digits
+from aigc_course.core.assets import AssetError
+from aigc_course.core.checkpoints import save_checkpoint
+from aigc_course.models.hub import load_checkpoint, load_pretrained
+from aigc_course.data.digits import load_digits
 from aigc_course.models.vae import VAE, VAEConfig
 
 

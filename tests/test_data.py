@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from aigc_course import data
+from aigc_course.data import digits as data
 
 
 def test_shipped_split_is_fixed_stratified_and_disjoint():

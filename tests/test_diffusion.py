@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from aigc_course.checkpoints import load_checkpoint, save_checkpoint
+from aigc_course.core.checkpoints import save_checkpoint
+from aigc_course.models.hub import load_checkpoint
 from aigc_course.models.diffusion import (UNet, UNetConfig, cosine_schedule, ddim_step, ddpm_step, diffusion_loss,
                                           drop_labels, guided_eps, linear_schedule, make_schedule, predict_x0,
                                           q_sample, sample, sampling_timesteps)
@@ -167,7 +168,7 @@ def test_label_dropout_rate():
 
 
 def test_loss_falls_in_a_few_steps():
-    from aigc_course.data import load_digits
+    from aigc_course.data.digits import load_digits
 
     torch.manual_seed(0)
     model = UNet(TINY)
@@ -236,7 +237,7 @@ def test_checkpoint_round_trip(tmp_path):
 # --- the shipped checkpoint and the CLI -----------------------------------------------------------
 
 def test_shipped_checkpoint_draws_the_digit_it_is_asked_for():
-    from aigc_course.checkpoints import load_pretrained
+    from aigc_course.models.hub import load_pretrained
     from aigc_course.metrics import predict_labels
 
     model, card = load_pretrained("ddpm_digits")
@@ -277,7 +278,7 @@ def test_cli_train_diffusion_writes_a_card(tmp_path):
 # --- exercises and the learner version of the notebook --------------------------------------------
 
 def test_exercise_checks_accept_the_package_and_reject_common_mistakes(capsys):
-    from aigc_course import exercises
+    from aigc_course.teaching import exercises
 
     exercises.check_q_sample(lambda x0, t, noise, ac: q_sample(linear_schedule(), x0, t, noise))
     exercises.check_q_sample(lambda x0, t, noise, ac: ac[t].reshape(-1, 1, 1, 1) * x0
@@ -297,7 +298,7 @@ def test_student_build_of_the_lesson_says_not_yet(tmp_path):
 
     import nbformat
 
-    from aigc_course import grading
+    from aigc_course.teaching import grading
 
     lesson = Path(__file__).resolve().parents[1] / "notebooks" / "04_diffusion.ipynb"
     student = nbformat.read(grading.build_student([lesson], tmp_path)[0], as_version=4)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from aigc_course import env
+from aigc_course.core import env
 
 
 def test_pick_device_defaults_to_an_available_device(monkeypatch):

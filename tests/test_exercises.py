@@ -1,6 +1,6 @@
 import torch
 
-from aigc_course import exercises
+from aigc_course.teaching import exercises
 
 
 def _first_line(capsys):

@@ -146,7 +146,8 @@ def test_one_train_step_updates_both_players():
 
 
 def test_checkpoint_round_trip(tmp_path):
-    from aigc_course.checkpoints import load_checkpoint, save_checkpoint
+    from aigc_course.core.checkpoints import save_checkpoint
+    from aigc_course.models.hub import load_checkpoint
     model = DCGAN(DCGANConfig(latent_dim=8, channels=4, num_classes=10)).eval()
     save_checkpoint(model, tmp_path / "g", {"metrics": {}})
     loaded, card = load_checkpoint(tmp_path / "g")
@@ -160,7 +161,7 @@ def test_checkpoint_round_trip(tmp_path):
 @pytest.mark.parametrize("name", ["dcgan", "cgan"])
 def test_shipped_gans_reproduce_their_card(name):
     """The card's FID is reproduced and lies above the real-vs-real floor (13.6); the cGAN beats vae_conv16 (223)."""
-    from aigc_course.checkpoints import load_pretrained
+    from aigc_course.models.hub import load_pretrained
     from aigc_course.recipes import evaluate_gan
     model, card = load_pretrained(name)
     got = evaluate_gan(model, n_coverage=1000)
@@ -199,7 +200,7 @@ def test_cli_trains_a_toy_gan(capsys):
 
 
 def test_gan_explorer_generates_live():
-    from aigc_course import widgets
+    from aigc_course.views import widgets
     model = DCGAN(DCGANConfig(latent_dim=8, channels=4, num_classes=10)).eval()
     explorer = widgets.GANExplorer(model, directions=3)
     before = bytes(explorer.image.value)
@@ -217,7 +218,7 @@ def test_gan_explorer_generates_live():
 
 
 def test_toy_replay_draws_every_snapshot():
-    from aigc_course import widgets
+    from aigc_course.views import widgets
     from aigc_course.recipes import ToyRecipe, train_toy_gan
     runs = {name: train_toy_gan(ToyRecipe(loss=loss, steps=10), snapshot_every=5, n_samples=100, grid=8)
             for name, loss in (("vanilla", "vanilla"), ("wgan", "wgan-gp"))}
@@ -239,8 +240,8 @@ def test_student_build_of_the_gan_lesson_says_not_yet(tmp_path):
     import nbformat
     import torch.nn.functional as F
 
-    from aigc_course import grading
-    from aigc_course.exercises import EXERCISES
+    from aigc_course.teaching import grading
+    from aigc_course.teaching.exercises import EXERCISES
 
     lesson_path = Path(__file__).resolve().parents[1] / "notebooks" / "02_gan.ipynb"
     lesson = nbformat.read(lesson_path, as_version=4)

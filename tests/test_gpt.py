@@ -11,7 +11,7 @@ from aigc_course.models.gpt import (GPT, GPTConfig, KVCache, apply_repetition_pe
                                     causal_mask, from_hf, load_gpt2_weights, next_token_distribution, to_hf,
                                     top_k_filter, top_p_filter, use_decoding_layout)
 from aigc_course.models.lora import LoRAConfig, LoRALinear, add_lora, lora_forward, lora_state_dict, merge_lora
-from aigc_course.tokenizer import ByteTokenizer, GPT2Tokenizer, bytes_to_unicode, gpt2_files
+from aigc_course.data.tokenizers import ByteTokenizer, GPT2Tokenizer, bytes_to_unicode, gpt2_files
 
 transformers = pytest.importorskip("transformers")
 
@@ -81,7 +81,7 @@ def test_tokenizer_known_ids_and_byte_alphabet(tokenizers):
 
 
 def test_subset_tokenizer_renumbers_gpt2_tokens_and_spells_the_rest_in_bytes(tokenizers):
-    from aigc_course.tokenizer import SubsetTokenizer, tokenizer_for
+    from aigc_course.data.tokenizers import SubsetTokenizer, tokenizer_for
 
     gpt2 = tokenizers[0]
     sub = SubsetTokenizer.from_text("to be or not to be " * 3 + "question", min_count=3, base=gpt2)
@@ -104,8 +104,8 @@ def test_subset_tokenizer_renumbers_gpt2_tokens_and_spells_the_rest_in_bytes(tok
 
 
 def test_nats_per_byte_of_a_uniform_model_is_log_vocab_over_bytes_per_token():
-    from aigc_course.recipes_gpt import nats_per_byte, token_byte_lengths
-    from aigc_course.tokenizer import SubsetTokenizer
+    from aigc_course.recipes.gpt import nats_per_byte, token_byte_lengths
+    from aigc_course.data.tokenizers import SubsetTokenizer
 
     text = "To be, or not to be: that is the question. " * 30
     sub = SubsetTokenizer.from_text(text)
@@ -221,7 +221,8 @@ def test_kv_cached_greedy_equals_uncached_exactly():
 
 
 def test_decoding_layout_changes_memory_not_values(tmp_path):
-    from aigc_course.checkpoints import load_checkpoint, save_checkpoint
+    from aigc_course.core.checkpoints import save_checkpoint
+    from aigc_course.models.hub import load_checkpoint
 
     torch.manual_seed(0)
     model = GPT(small_config()).eval()
@@ -387,7 +388,7 @@ def test_lora_forward_equation():
 # --- data and training -----------------------------------------------------------------------------------
 
 def test_corpora_and_batches():
-    from aigc_course.corpora import load_corpus, random_batch, split_text
+    from aigc_course.data.corpora import load_corpus, random_batch, split_text
 
     text = load_corpus("shakespeare")
     assert 0.9e6 < len(text) < 1.2e6 and text.isascii()
@@ -402,7 +403,7 @@ def test_corpora_and_batches():
 
 
 def test_lr_schedule():
-    from aigc_course.recipes_gpt import lr_at
+    from aigc_course.recipes.gpt import lr_at
 
     assert lr_at(0, 1e-3, 1e-4, 10, 100) == pytest.approx(1e-4)
     assert lr_at(9, 1e-3, 1e-4, 10, 100) == pytest.approx(1e-3)
@@ -414,8 +415,8 @@ def test_lr_schedule():
 def test_training_loss_falls_and_checkpoint_round_trips(tmp_path):
     import dataclasses
 
-    from aigc_course.checkpoints import load_checkpoint
-    from aigc_course.recipes_gpt import GPT_PRESETS, train_gpt
+    from aigc_course.models.hub import load_checkpoint
+    from aigc_course.recipes.gpt import GPT_PRESETS, train_gpt
 
     recipe = dataclasses.replace(GPT_PRESETS["gpt_char_tiny"], iters=60, eval_every=30, eval_windows=8, bf16=False)
     model, history, results = train_gpt(recipe, out=tmp_path / "tiny", progress=False)
@@ -432,9 +433,9 @@ def test_bpe_variant_trains_and_its_card_carries_the_tokenizer(tmp_path, capsys)
     import dataclasses
 
     from aigc_course.__main__ import main
-    from aigc_course.checkpoints import load_checkpoint
-    from aigc_course.recipes_gpt import GPT_PRESETS, train_gpt
-    from aigc_course.tokenizer import SubsetTokenizer, tokenizer_for
+    from aigc_course.models.hub import load_checkpoint
+    from aigc_course.recipes.gpt import GPT_PRESETS, train_gpt
+    from aigc_course.data.tokenizers import SubsetTokenizer, tokenizer_for
 
     recipe = dataclasses.replace(GPT_PRESETS["gpt_bpe"], iters=40, eval_every=20, eval_windows=8, bf16=False,
                                  model=GPTConfig(vocab_size=0, block_size=32, n_layer=1, n_head=2, n_embd=32))
@@ -458,7 +459,7 @@ def test_student_version_of_05_says_not_yet(tmp_path, capsys):
     from pathlib import Path
 
     from aigc_course.__main__ import main
-    from aigc_course.exercises import exercises_for
+    from aigc_course.teaching.exercises import exercises_for
 
     lesson = Path(__file__).resolve().parents[1] / "notebooks" / "05_gpt2.ipynb"
     assert main(["student", str(lesson), "--out", str(tmp_path)]) == 0
@@ -485,7 +486,7 @@ def test_student_version_of_05_says_not_yet(tmp_path, capsys):
 
 
 def test_sampling_explorer_updates_and_steps():
-    from aigc_course.widgets import SamplingExplorer, token_label
+    from aigc_course.views.widgets import SamplingExplorer, token_label
 
     model = GPT(GPTConfig(vocab_size=256, block_size=64, n_layer=1, n_head=2, n_embd=16))
     explorer = SamplingExplorer(model, ByteTokenizer(), prompt="ab", seed=0)
@@ -503,7 +504,7 @@ def test_sampling_explorer_updates_and_steps():
 
 def test_cli_generate_with_a_checkpoint(tmp_path, capsys):
     from aigc_course.__main__ import main
-    from aigc_course.checkpoints import save_checkpoint
+    from aigc_course.core.checkpoints import save_checkpoint
 
     save_checkpoint(GPT(GPTConfig(vocab_size=256, block_size=64, n_layer=1, n_head=2, n_embd=16)),
                     tmp_path / "tiny", {})

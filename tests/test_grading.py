@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from aigc_course import grading
+from aigc_course.teaching import grading
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON = ROOT / "notebooks" / "01_vae.ipynb"
@@ -30,7 +30,7 @@ def _submission(bodies: dict[str, str], *, before: str = "", keep_checks: bool =
         cells.append(nbformat.v4.new_code_cell(f"def {name}({SIGNATURES[name]}):\n    {body}"))
         if keep_checks:
             cells.append(nbformat.v4.new_code_cell(
-                f"# NBVAL_CHECK_OUTPUT\nfrom aigc_course.exercises import {CHECKS[name]}\n"
+                f"# NBVAL_CHECK_OUTPUT\nfrom aigc_course.teaching.exercises import {CHECKS[name]}\n"
                 f"{CHECKS[name]}({name}){extra_check}"))
     return nbformat.v4.new_notebook(cells=cells)
 
@@ -117,7 +117,7 @@ def graded(tmp_path_factory):
         "frank_kernel_crash": _submission(RIGHT, before="import os\nos._exit(1)"),
         "heidi_no_checks": _submission(RIGHT, keep_checks=False),
         "ivan_tampers": _submission(WRONG, extra_check=(
-            "\nimport aigc_course.exercises as ex\nex.Exercise.judge = lambda self, got: (True, 'correct')"
+            "\nimport aigc_course.teaching.exercises as ex\nex.Exercise.judge = lambda self, got: (True, 'correct')"
             "\ntorch.allclose = lambda *a, **k: True\nprint('Exercise 1.1 reparameterisation: correct')")),
         "judy_escapes": _submission(RIGHT, before=f"open({str(escape)!r}, 'w').write('x')"),
         "kim_memory_hog": _submission(RIGHT, before="hog = bytearray(64 * 2**30)"),

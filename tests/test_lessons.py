@@ -2,15 +2,15 @@
 
 Runs on the committed notebooks without executing them (nbval executes them
 separately), so a lesson whose exercise cells drift from the registry in
-``aigc_course.exercises`` fails here with a clear message.
+``aigc_course.teaching.exercises`` fails here with a clear message.
 """
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from aigc_course import grading
-from aigc_course.exercises import EXERCISES, exercises_for
+from aigc_course.teaching import grading
+from aigc_course.teaching.exercises import EXERCISES, exercises_for
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9]*.ipynb"))
 

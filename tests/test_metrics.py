@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from aigc_course import metrics
-from aigc_course.checkpoints import load_pretrained
-from aigc_course.data import load_digits
+from aigc_course.models.hub import load_pretrained
+from aigc_course.data.digits import load_digits
 
 
 def _random_cov(d, seed):

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from aigc_course import plots
-from aigc_course.history import EVENTS
+from aigc_course.views import plots
+from aigc_course.teaching.history import EVENTS
 from aigc_course.models.vae import VAE, VAEConfig
 
 matplotlib.use("Agg")

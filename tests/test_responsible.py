@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from aigc_course import responsible as R
-from aigc_course.data import load_digits
+from aigc_course.data.digits import load_digits
 
 
 @pytest.fixture(scope="module")

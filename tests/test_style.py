@@ -4,9 +4,9 @@ import pytest
 import torch
 from PIL import Image
 
-from aigc_course import images
+from aigc_course.data import images
 from aigc_course.__main__ import main
-from aigc_course.exercises import check_gram_matrix, check_style_loss, check_total_variation
+from aigc_course.teaching.exercises import check_gram_matrix, check_style_loss, check_total_variation
 from aigc_course.models import style as S
 
 TORCHVISION_CONV_INDICES = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
@@ -287,7 +287,7 @@ def test_student_version_of_lesson_03_says_not_yet(tmp_path, capsys):
 
     import nbformat
 
-    from aigc_course import grading
+    from aigc_course.teaching import grading
 
     lesson = S.__file__.rsplit("/aigc_course/", 1)[0] + "/notebooks/03_style_transfer.ipynb"
     assert main(["student", lesson, "--out", str(tmp_path)]) == 0
@@ -309,7 +309,7 @@ def test_student_version_of_lesson_03_says_not_yet(tmp_path, capsys):
 # ------------------------------------------------------------------ the live explorer
 
 def test_style_explorer_updates_and_renders():
-    from aigc_course.widgets import StyleExplorer
+    from aigc_course.views.widgets import StyleExplorer
 
     explorer = StyleExplorer("chelsea", "gravel", preview_size=48, preview_steps=6, full_steps=2)
     first = bytes(explorer.result.value)  # L-BFGS's first step is tiny (1/|g|_1): give it a few evaluations

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from aigc_course.data import load_digits
+from aigc_course.data.digits import load_digits
 from aigc_course.models.vae import VAE, VAEConfig
 from aigc_course.recipes import VAERecipe, train_vae, vae_step_loss
 from aigc_course.train import fit

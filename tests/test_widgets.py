@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from aigc_course import widgets
+from aigc_course.views import widgets
 from aigc_course.models.vae import VAE, VAEConfig
 
 
@@ -71,7 +71,7 @@ def test_every_explorer_displays_as_its_widget():
     """An explorer left as the last expression of a cell must show its controls, not a repr."""
     import inspect
 
-    from aigc_course import widgets
+    from aigc_course.views import widgets
 
     explorers = [c for name, c in inspect.getmembers(widgets, inspect.isclass)
                  if c.__module__ == widgets.__name__ and name.endswith(("Explorer", "Scrubber", "Replay"))]

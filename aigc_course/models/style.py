@@ -446,8 +446,8 @@ def stylize(content, style, config: StyleConfig | None = None, *, extractor: VGG
     ``stylize("chelsea", "flower", steps=40, size=128)``. ``callback(step, losses)`` is called
     after every loss evaluation (the explorer's progress bar uses it).
     """
-    from aigc_course.env import pick_device
-    from aigc_course.images import load_image
+    from aigc_course.core.env import pick_device
+    from aigc_course.data.images import load_image
 
     config = replace(config or StyleConfig(), **overrides)
     config.validate()

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from aigc_course.assets import AssetError, asset_path
+from aigc_course.core.assets import AssetError, asset_path
 
 SPLITS = ("train", "test", "all")
 

@@ -10,7 +10,7 @@ Notebooks call ``check_reparameterize(my_reparameterize)`` in a cell marked
 with the correct one stored in the notebook. Checks print and return ``None``
 (a returned value would add a second output, and nbval runs cells without
 history, where a trailing ``;`` does not silence it). The grader
-(``aigc_course.grading``) calls ``evaluate`` on the learner's objects instead of
+(``aigc_course.teaching.grading``) calls ``evaluate`` on the learner's objects instead of
 trusting printed text.
 """
 from __future__ import annotations

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from aigc_course import metrics
-from aigc_course.checkpoints import save_checkpoint
-from aigc_course.data import digit_loaders, load_digits
-from aigc_course.env import hardware_summary, pick_device, seed_everything
+from aigc_course.core.checkpoints import save_checkpoint
+from aigc_course.data.digits import digit_loaders, load_digits
+from aigc_course.core.env import hardware_summary, pick_device, seed_everything
 from aigc_course.models.classifier import ClassifierConfig, DigitClassifier
 from aigc_course.models.diffusion import NUM_CLASSES, UNet, UNetConfig, diffusion_loss, sample
 from aigc_course.models.vae import VAE, VAEConfig, elbo
@@ -354,7 +354,7 @@ def evaluate_gan(model: DCGAN, classifier: DigitClassifier | None = None, *, n_f
       for a conditional GAN also ``label_accuracy``, the share of samples the
       classifier labels as the class they were asked for.
     """
-    from aigc_course.checkpoints import load_pretrained
+    from aigc_course.models.hub import load_pretrained
 
     if classifier is None:
         classifier, _ = load_pretrained("digit_classifier")
@@ -434,7 +434,7 @@ def epoch_samples_path(out: str | Path) -> Path:
 
 def save_epoch_samples(samples: list[torch.Tensor], path: Path) -> Path:
     """One row of 16 samples (fixed noise) per epoch, as a grey PNG (28x28 digits, 2-pixel gaps)."""
-    from aigc_course.plots import grid_array, save_png
+    from aigc_course.views.plots import grid_array, save_png
 
     return save_png(grid_array(torch.cat(samples), nrow=16), path, scale=1)
 
@@ -514,7 +514,7 @@ def evaluate_diffusion(model: UNet, n: int = 1000, steps: int = 50, guidance: fl
 
     The same protocol as the README's VAE FIDs and the real-vs-real floor (``test[0::2]`` vs ``test[1::2]``).
     """
-    from aigc_course.checkpoints import load_pretrained
+    from aigc_course.models.hub import load_pretrained
 
     classifier = classifier or load_pretrained("digit_classifier")[0]
     labels = torch.arange(n) % NUM_CLASSES

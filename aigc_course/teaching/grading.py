@@ -41,7 +41,7 @@ from pathlib import Path
 
 import nbformat
 
-from aigc_course.exercises import EXERCISES, Exercise, exercises_for
+from aigc_course.teaching.exercises import EXERCISES, Exercise, exercises_for
 
 SOLUTION = ("### BEGIN SOLUTION", "### END SOLUTION")
 HINT = ("### BEGIN HINT", "### END HINT")
@@ -229,7 +229,7 @@ _sys.addaudithook(_aigc_guard)
 
 GRADE_CELL = r'''
 import json as _json, signal as _signal
-from aigc_course.exercises import exercises_for as _aigc_exercises
+from aigc_course.teaching.exercises import exercises_for as _aigc_exercises
 
 def _aigc_timeout(*_):
     raise TimeoutError("the exercise took longer than {seconds} s")
@@ -368,7 +368,7 @@ def grade_submission(path: Path, learner: str, cell_timeout: int = 60, notebook_
     """Grade one notebook in a child process with a whole-notebook time limit; never raises."""
     row = GradeRow(learner, path.stem)
     start = time.perf_counter()
-    command = [sys.executable, "-m", "aigc_course.grading", str(path), str(cell_timeout), str(memory_mb)]
+    command = [sys.executable, "-m", "aigc_course.teaching.grading", str(path), str(cell_timeout), str(memory_mb)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)  # its own process group: the kernel dies with it
     try:

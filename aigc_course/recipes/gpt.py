@@ -27,13 +27,14 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from aigc_course.assets import asset_path, check_file, data_dir, sha256sum
-from aigc_course.checkpoints import CHECKPOINT_DIR, load_pretrained, read_card, save_checkpoint
-from aigc_course.corpora import load_corpus, random_batch, sequential_batches, split_text
-from aigc_course.env import hardware_summary, pick_device, seed_everything
+from aigc_course.core.assets import asset_path, check_file, data_dir, sha256sum
+from aigc_course.core.checkpoints import CHECKPOINT_DIR, read_card, save_checkpoint
+from aigc_course.models.hub import load_pretrained
+from aigc_course.data.corpora import load_corpus, random_batch, sequential_batches, split_text
+from aigc_course.core.env import hardware_summary, pick_device, seed_everything
 from aigc_course.models.gpt import GPT, GPTConfig
 from aigc_course.models.lora import LoRAConfig, add_lora, lora_state_dict, merge_lora, trainable_parameters
-from aigc_course.tokenizer import ByteTokenizer, SubsetTokenizer
+from aigc_course.data.tokenizers import ByteTokenizer, SubsetTokenizer
 
 POEM_BOUNDARY = "\n\n"
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from aigc_course.assets import asset_path
+from aigc_course.core.assets import asset_path
 
 CORPORA = ("shakespeare", "zh_pretrain", "tang300")
 

@@ -38,7 +38,7 @@ MIN_SIZE = 32  # VGG19 halves the image five times; smaller images lose the deep
 
 def builtin_path(name: str) -> Path:
     """Checked path of a built-in image (its sha256 is in data/assets.json)."""
-    from aigc_course.assets import asset_path
+    from aigc_course.core.assets import asset_path
 
     if name not in BUILTIN:
         raise ValueError(f"unknown built-in image {name!r}; choose from {', '.join(BUILTIN)} or give a file path")

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from aigc_course.plots import DIGIT_COLOURS
+from aigc_course.views.plots import DIGIT_COLOURS
 
 
 def png_bytes(array: np.ndarray) -> bytes:
@@ -491,7 +491,7 @@ class StyleExplorer:
                  preview_steps: int = 30, full_steps: int = 60, device=None):
         import ipywidgets as w
 
-        from aigc_course.images import BUILTIN, CONTENT_NAMES, STYLE_NAMES
+        from aigc_course.data.images import BUILTIN, CONTENT_NAMES, STYLE_NAMES
         from aigc_course.models.style import StyleConfig
 
         self.config = config or StyleConfig()
@@ -541,7 +541,7 @@ class StyleExplorer:
                        preserve_color=bool(self.preserve.value), size=size, steps=steps)
 
     def _run(self, size: int, steps: int):
-        from aigc_course.images import load_image
+        from aigc_course.data.images import load_image
         from aigc_course.models.style import stylize, to_uint8
 
         config = self.current_config(size, steps)
@@ -597,7 +597,7 @@ class StyleExplorer:
 
 def _grid_png(images: torch.Tensor, nrow: int, scale: int = 3) -> bytes:
     """Images (N, 1, 28, 28) in [0, 1] as one enlarged PNG grid."""
-    from aigc_course.plots import grid_array
+    from aigc_course.views.plots import grid_array
 
     grid = np.rint(np.clip(grid_array(images, nrow=nrow), 0, 1) * 255).astype(np.uint8)
     img = Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST)

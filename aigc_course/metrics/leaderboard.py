@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 
 from aigc_course import metrics
-from aigc_course.checkpoints import load_pretrained
+from aigc_course.models.hub import load_pretrained
 from aigc_course.models.classifier import DigitClassifier
 
 

@@ -43,7 +43,7 @@ class Asset:
 
 def data_dir() -> Path:
     """The data folder: ``$AIGC_DATA`` if set, else ``data/`` next to the package."""
-    return Path(os.environ.get("AIGC_DATA") or Path(__file__).resolve().parents[1] / "data")
+    return Path(os.environ.get("AIGC_DATA") or Path(__file__).resolve().parents[2] / "data")
 
 
 def registry(root: Path | None = None) -> dict[str, Asset]:

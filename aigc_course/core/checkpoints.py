@@ -6,10 +6,10 @@ A checkpoint ``NAME`` is two files side by side::
     NAME.json          the card: model kind and config, metrics, the command and
                        seed that trained it, duration, hardware, weights' sha256
 
-``load_checkpoint(path)`` rebuilds the model from the card and checks the
-weights' sha256 first, so a truncated or swapped file gives one clear error.
-``load_pretrained("vae_mlp2d")`` does the same for the checkpoints shipped in
-``data/checkpoints/`` (also listed in the asset registry).
+This module knows files, not models: :func:`read_checkpoint` checks the
+weights' sha256 against the card first, so a truncated or swapped file gives
+one clear error, and returns plain tensors. Turning a card back into a model is
+the job of :mod:`aigc_course.models.hub` (``load("vae_mlp2d")``).
 """
 from __future__ import annotations
 
@@ -22,8 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from aigc_course.assets import AssetError, asset_path, check_file, data_dir, sha256sum
-from aigc_course.models import build_model
+from aigc_course.core.assets import AssetError, asset_path, check_file, data_dir, sha256sum
 
 CHECKPOINT_DIR = "checkpoints"
 
@@ -61,25 +60,20 @@ def read_card(path: str | Path) -> dict:
         raise AssetError(f"model card {card_path} is not valid JSON ({err}): restore or retrain it") from err
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """Rebuild the model described by ``path``.json, load ``path``.safetensors; return (model in eval mode, card)."""
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """Read ``path``.json and ``path``.safetensors, checking the weights' sha256; return (state dict, card)."""
     path = Path(path).with_suffix("")
     card = read_card(path)
     weights = check_file(path.with_suffix(".safetensors"), card["weights_sha256"], what=f"weights of {path.name}")
-    model = build_model(card["kind"], card["config"])
     try:
         state = load_file(weights)
     except SafetensorError as err:  # pragma: no cover - the sha256 check catches damaged files first
         raise AssetError(f"{weights} is not a readable safetensors file ({err}): restore or retrain it") from err
-    model.load_state_dict(state)
-    return model.to(device).eval(), card
+    return state, card
 
 
-def load_pretrained(name: str, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """Load a checkpoint shipped with the course, e.g. ``"vae_mlp2d"`` or ``"vae_conv16"``.
-
-    Both files are verified against the asset registry before use.
-    """
+def shipped_checkpoint(name: str) -> Path:
+    """Path (without suffix) of checkpoint ``name`` shipped in ``data/checkpoints/``, both files verified."""
     for suffix in (".json", ".safetensors"):
         asset_path(f"{CHECKPOINT_DIR}/{name}{suffix}")
-    return load_checkpoint(data_dir() / CHECKPOINT_DIR / name, device)
+    return data_dir() / CHECKPOINT_DIR / name

@@ -1,0 +1,1 @@
+"""Teaching: exercise checks, the learner version and the grader, and the history timeline."""
