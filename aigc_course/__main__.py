@@ -60,8 +60,9 @@ def cmd_assets(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from aigc_course.recipes import (CLASSIFIER_PRESETS, DIFFUSION_PRESETS, VAE_PRESETS, train_classifier,
-                                     train_diffusion, train_vae)
+    from aigc_course.recipes.classifier import CLASSIFIER_PRESETS, train_classifier
+    from aigc_course.recipes.diffusion import DIFFUSION_PRESETS, train_diffusion
+    from aigc_course.recipes.vae import VAE_PRESETS, train_vae
 
     env.set_threads(args.threads)
     if args.family == "gan":
@@ -95,7 +96,7 @@ def cmd_train(args) -> int:
 
 
 def _train_gan(args) -> int:
-    from aigc_course.recipes import GAN_PRESETS, TOY_PRESETS, train_gan, train_toy_gan
+    from aigc_course.recipes.gan import GAN_PRESETS, TOY_PRESETS, train_gan, train_toy_gan
 
     preset = args.preset or "dcgan"
     presets = GAN_PRESETS | TOY_PRESETS
@@ -120,7 +121,7 @@ def _train_gan(args) -> int:
     _, _, results = train_gan(recipe, out=out, command=command)
     print(", ".join(f"{k}={v}" for k, v in results.items()))
     if out is not None:
-        from aigc_course.recipes import epoch_samples_path
+        from aigc_course.recipes.gan import epoch_samples_path
 
         _register_if_shipped(out, preset, command, extra=(epoch_samples_path(out),))
         print(f"saved {out.with_suffix('.safetensors')} and {out.with_suffix('.json')}")
@@ -302,7 +303,7 @@ def cmd_grade(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from aigc_course.models.style import StyleConfig
-    from aigc_course.recipes import VAE_PRESETS
+    from aigc_course.recipes.vae import VAE_PRESETS
     from aigc_course.recipes.gpt import GPT_PRESETS
 
     parser = argparse.ArgumentParser(prog="python -m aigc_course", description=__doc__,

@@ -17,7 +17,7 @@ import time
 import torch
 
 from aigc_course.core import env
-from aigc_course.recipes import TOY_PRESETS, train_toy_gan
+from aigc_course.recipes.gan import TOY_PRESETS, train_toy_gan
 
 PRESET = {"vanilla": "toy_vanilla", "r1": "toy_r1", "wgan-gp": "toy_wgan_gp"}
 

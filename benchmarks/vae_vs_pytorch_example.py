@@ -22,7 +22,7 @@ from torch import nn
 from aigc_course import metrics
 from aigc_course.data.digits import digit_loaders, load_digits
 from aigc_course.core.env import hardware_summary, seed_everything, set_threads
-from aigc_course.recipes import VAE_PRESETS, vae_step_loss
+from aigc_course.recipes.vae import VAE_PRESETS, vae_step_loss
 from aigc_course.models.vae import VAE
 from aigc_course.train import fit
 

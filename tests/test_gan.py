@@ -97,7 +97,7 @@ def test_a_few_discriminator_steps_lower_its_loss_on_the_toy():
 
 
 def test_toy_training_keeps_snapshots():
-    from aigc_course.recipes import ToyRecipe, train_toy_gan
+    from aigc_course.recipes.gan import ToyRecipe, train_toy_gan
     run = train_toy_gan(ToyRecipe(steps=20, seed=0), snapshot_every=10, n_samples=200, grid=8)
     assert [s.step for s in run.snapshots] == [0, 10, 20] and len(run.history) == 20
     assert run.snapshots[-1].surface.shape == (8, 8) and run.snapshots[-1].samples.shape == (200, 2)
@@ -133,7 +133,7 @@ def test_dcgan_errors_are_clear():
 
 
 def test_one_train_step_updates_both_players():
-    from aigc_course.recipes import gan_train_step
+    from aigc_course.recipes.gan import gan_train_step
     model = DCGAN(DCGANConfig(latent_dim=8, channels=4, num_classes=10))
     opt_g = torch.optim.Adam(model.generator.parameters(), lr=1e-3)
     opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=1e-3)
@@ -162,7 +162,7 @@ def test_checkpoint_round_trip(tmp_path):
 def test_shipped_gans_reproduce_their_card(name):
     """The card's FID is reproduced and lies above the real-vs-real floor (13.6); the cGAN beats vae_conv16 (223)."""
     from aigc_course.models.hub import load_pretrained
-    from aigc_course.recipes import evaluate_gan
+    from aigc_course.recipes.gan import evaluate_gan
     model, card = load_pretrained(name)
     got = evaluate_gan(model, n_coverage=1000)
     assert got["fid"] == pytest.approx(card["metrics"]["fid"], abs=0.2)
@@ -219,7 +219,7 @@ def test_gan_explorer_generates_live():
 
 def test_toy_replay_draws_every_snapshot():
     from aigc_course.views import widgets
-    from aigc_course.recipes import ToyRecipe, train_toy_gan
+    from aigc_course.recipes.gan import ToyRecipe, train_toy_gan
     runs = {name: train_toy_gan(ToyRecipe(loss=loss, steps=10), snapshot_every=5, n_samples=100, grid=8)
             for name, loss in (("vanilla", "vanilla"), ("wgan", "wgan-gp"))}
     replay = widgets.ToyGANReplay(runs, size=64)

@@ -4,7 +4,7 @@ from torch.utils.data import DataLoader, Subset
 
 from aigc_course.data.digits import load_digits
 from aigc_course.models.vae import VAE, VAEConfig
-from aigc_course.recipes import VAERecipe, train_vae, vae_step_loss
+from aigc_course.recipes.vae import VAERecipe, train_vae, vae_step_loss
 from aigc_course.train import fit
 
 
