@@ -4,20 +4,48 @@ import torch
 from aigc_course.core import env
 
 
-def test_pick_device_defaults_to_an_available_device(monkeypatch):
-    monkeypatch.delenv("AIGC_DEVICE", raising=False)
-    device = env.pick_device()
-    assert device.type in {"cpu", "cuda", "mps"}
-    torch.zeros(1, device=device)  # usable
+def _machine(monkeypatch, cuda: bool, mps: bool, env_device: str | None = None):
+    """Pretend the machine has (or lacks) CUDA and MPS, and set or clear AIGC_DEVICE."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(env, "_mps_available", lambda: mps)
+    if env_device is None:
+        monkeypatch.delenv("AIGC_DEVICE", raising=False)
+    else:
+        monkeypatch.setenv("AIGC_DEVICE", env_device)
 
 
-def test_pick_device_honours_override_and_rejects_missing_devices(monkeypatch):
-    assert env.pick_device("cpu") == torch.device("cpu")
-    monkeypatch.setenv("AIGC_DEVICE", "cpu")
-    assert env.pick_device() == torch.device("cpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="CUDA is not available"):
-            env.pick_device("cuda")
+@pytest.mark.parametrize("cuda, mps, expected", [
+    (True, True, "cuda"),    # CUDA first, even where MPS exists too
+    (True, False, "cuda"),
+    (False, True, "mps"),    # then Apple's GPU
+    (False, False, "cpu"),   # else the CPU
+])
+def test_pick_device_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    _machine(monkeypatch, cuda, mps)
+    assert env.pick_device() == torch.device(expected)
+
+
+def test_pick_device_override_order_argument_then_environment(monkeypatch):
+    _machine(monkeypatch, cuda=True, mps=False, env_device="cpu")
+    assert env.pick_device() == torch.device("cpu")            # AIGC_DEVICE beats the CUDA default
+    assert env.pick_device("cuda:1") == torch.device("cuda", 1)  # the argument beats AIGC_DEVICE
+    _machine(monkeypatch, cuda=False, mps=True, env_device="mps")
+    assert env.pick_device() == torch.device("mps")
+
+
+@pytest.mark.parametrize("asked, cuda, mps, message", [
+    ("cuda", False, True, "CUDA is not available"),
+    ("cuda:1", False, False, "CUDA is not available"),
+    ("mps", True, False, "Apple MPS is not available"),
+    ("xla", True, True, "unknown device"),
+])
+def test_pick_device_rejects_a_device_the_machine_lacks(monkeypatch, asked, cuda, mps, message):
+    _machine(monkeypatch, cuda, mps)
+    with pytest.raises(ValueError, match=message):
+        env.pick_device(asked)
+    _machine(monkeypatch, cuda, mps, env_device=asked)  # the same through the environment variable
+    with pytest.raises(ValueError, match=message):
+        env.pick_device()
 
 
 def test_seed_everything_repeats_random_streams():
