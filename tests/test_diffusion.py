@@ -277,16 +277,85 @@ def test_cli_train_diffusion_writes_a_card(tmp_path):
 
 # --- exercises and the learner version of the notebook --------------------------------------------
 
-def test_exercise_checks_accept_the_package_and_reject_common_mistakes(capsys):
+# Hand-written from the papers, element by element in float64 (not the package's vectorised code):
+# Ho et al. 2020 eq. 4 (q_sample) and Algorithm 2 with sigma_t^2 = beta~_t (DDPM step); Song et al. 2021
+# eq. 12 with eta = 0 (DDIM). Each is first pinned to values worked out by hand on a two-step schedule.
+
+def _q_sample_by_hand(x0, t, noise, abar):
+    out = torch.empty(x0.shape, dtype=torch.float64)
+    for b in range(len(x0)):
+        a = float(abar[int(t[b])])
+        out[b] = a ** 0.5 * x0[b].double() + (1 - a) ** 0.5 * noise[b].double()
+    return out
+
+
+def _ddpm_step_by_hand(x_t, eps, t, betas, abar, z):
+    """Algorithm 2: x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) * eps) / sqrt(alpha_t) + sigma_t z."""
+    beta, a, a_prev = float(betas[t]), float(abar[t]), float(abar[t - 1])
+    sigma = ((1 - a_prev) / (1 - a) * beta) ** 0.5
+    return (x_t.double() - beta / (1 - a) ** 0.5 * eps.double()) / (1 - beta) ** 0.5 + sigma * z.double()
+
+
+def _ddim_step_by_hand(x_t, eps, t, t_prev, abar):
+    """eta = 0: predict x0 from eps, then put it back at noise level t_prev along the same eps."""
+    a, a_prev = float(abar[t]), float(abar[t_prev])
+    x0 = (x_t.double() - (1 - a) ** 0.5 * eps.double()) / a ** 0.5
+    return a_prev ** 0.5 * x0 + (1 - a_prev) ** 0.5 * eps.double()
+
+
+def test_hand_written_steps_match_values_worked_by_hand():
+    betas = torch.tensor([0.5, 0.5])            # alpha = 0.5 at both steps, abar = [0.5, 0.25]
+    abar = torch.tensor([0.5, 0.25])
+    one, zero = torch.ones(1, 1, 1, 1), torch.zeros(1, 1, 1, 1)
+    # q_sample at abar = 0.25: 0.5 * x0 + sqrt(0.75) * noise
+    assert _q_sample_by_hand(one, [1], 2 * one, abar).item() == pytest.approx(0.5 + 2 * 0.75 ** 0.5)
+    # DDPM, t = 1 (the paper's t = 2): eps = 0, z = 0 gives x_t / sqrt(alpha) = sqrt(2);
+    # sigma^2 = (1 - 0.5) / (1 - 0.25) * 0.5 = 1/3; eps = 1 subtracts 0.5 / sqrt(0.75) first
+    assert _ddpm_step_by_hand(one, zero, 1, betas, abar, zero).item() == pytest.approx(2 ** 0.5)
+    assert _ddpm_step_by_hand(one, zero, 1, betas, abar, one).item() == pytest.approx(2 ** 0.5 + 3 ** -0.5)
+    expected = (1 - 0.5 / 0.75 ** 0.5) * 2 ** 0.5
+    assert _ddpm_step_by_hand(one, one, 1, betas, abar, zero).item() == pytest.approx(expected)
+    # DDIM with the true noise lands exactly on q_sample at the earlier level: x0 = 0.5, eps = -1,
+    # abar 0.25 -> 0.64 gives 0.8 * 0.5 + 0.6 * (-1) = -0.2
+    abar2 = torch.tensor([0.64, 0.25])
+    x_t = 0.5 * 0.5 * one + 0.75 ** 0.5 * -one
+    assert _ddim_step_by_hand(x_t, -one, 1, 0, abar2).item() == pytest.approx(-0.2)
+
+
+def test_exercise_checks_accept_the_equations_and_reject_common_mistakes(capsys):
     from aigc_course.teaching import exercises
 
-    exercises.check_q_sample(lambda x0, t, noise, ac: q_sample(linear_schedule(), x0, t, noise))
-    exercises.check_q_sample(lambda x0, t, noise, ac: ac[t].reshape(-1, 1, 1, 1) * x0
-                             + (1 - ac[t].reshape(-1, 1, 1, 1)) * noise)  # forgot the square roots
-    exercises.check_ddim_step(lambda x, eps, t, tp, ac: ac[tp].sqrt() * x)
+    exercises.check_q_sample(_q_sample_by_hand)
+    exercises.check_ddpm_step(_ddpm_step_by_hand)
+    exercises.check_ddim_step(_ddim_step_by_hand)
+    assert capsys.readouterr().out.splitlines() == ["Exercise 4.1 q_sample: correct",
+                                                    "Exercise 4.2 one DDPM reverse step: correct",
+                                                    "Exercise 4.3 DDIM update: correct"]
+
+    def per_sample(values, t):
+        return values[t].reshape(-1, 1, 1, 1)
+    mistakes = [
+        ("4.1", exercises.check_q_sample,  # forgot the square roots
+         lambda x0, t, noise, ac: per_sample(ac, t) * x0 + (1 - per_sample(ac, t)) * noise),
+        ("4.1", exercises.check_q_sample,  # one abar for the whole batch (the first image's t)
+         lambda x0, t, noise, ac: _q_sample_by_hand(x0, [t[0]] * len(t), noise, ac)),
+        ("4.2", exercises.check_ddpm_step,  # forgot the fresh noise
+         lambda x, eps, t, betas, ac, z: _ddpm_step_by_hand(x, eps, t, betas, ac, 0 * z)),
+        ("4.2", exercises.check_ddpm_step,  # divided by sqrt(abar_t) instead of sqrt(alpha_t)
+         lambda x, eps, t, betas, ac, z: _ddpm_step_by_hand(x, eps, t, betas, ac, z) * (1 - betas[t]).sqrt()
+         / ac[t].sqrt()),
+        ("4.3", exercises.check_ddim_step,  # rescaled x_t instead of predicting x0
+         lambda x, eps, t, tp, ac: ac[tp].sqrt() * x),
+        ("4.3", exercises.check_ddim_step,  # 1 - abar_prev without the square root
+         lambda x, eps, t, tp, ac: ac[tp].sqrt() * (x - (1 - ac[t]).sqrt() * eps) / ac[t].sqrt()
+         + (1 - ac[tp]) * eps),
+    ]
+    for _, check, wrong in mistakes:
+        check(wrong)
     lines = capsys.readouterr().out.splitlines()
-    assert lines == ["Exercise 4.1 q_sample: correct", lines[1], lines[2]]
-    assert lines[1].startswith("Exercise 4.1 q_sample: not yet") and "not yet" in lines[2]
+    assert len(lines) == len(mistakes)
+    for line, (exercise, _, _) in zip(lines, mistakes):
+        assert line.startswith(f"Exercise {exercise} ") and ": not yet - " in line, line
     assert [e.function for e in exercises.exercises_for("04_diffusion")] == ["my_q_sample", "my_ddpm_step",
                                                                              "my_ddim_step"]
 

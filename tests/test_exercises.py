@@ -1,3 +1,6 @@
+import math
+
+import pytest
 import torch
 
 from aigc_course.teaching import exercises
@@ -47,32 +50,108 @@ def test_evaluate_returns_the_verdict_without_printing(capsys):
 
 
 def test_wrong_answer_raises_under_nbgrader_autograde(monkeypatch, capsys):
-    import pytest
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     with pytest.raises(AssertionError, match="not yet"):
         exercises.check_kl(lambda mu, lv: mu)
     exercises.check_kl(lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 - lv).sum(-1))  # correct: no raise
 
 
-def test_evaluation_and_responsible_exercises(capsys):
+def _kl_by_hand(mu, logvar):
+    """Kingma & Welling 2014, appendix B: KL(N(mu, sigma^2) || N(0, 1)) = -1/2 sum(1 + log sigma^2 - mu^2 - sigma^2)."""
+    return -0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum(-1)
+
+
+def test_kl_matches_the_closed_form_of_one_dimensional_gaussians(capsys):
+    from aigc_course.models.vae import kl_to_standard_normal
+
+    zero = torch.zeros(1, 1)
+    for kl in (_kl_by_hand, kl_to_standard_normal):
+        assert kl(zero, zero).item() == 0.0                        # KL(N(0, 1) || N(0, 1)) = 0
+        assert kl(zero + 1, zero).item() == pytest.approx(0.5)    # a shifted mean costs mu^2 / 2
+        # N(0, 2^2): log(1/sigma) + (sigma^2 + mu^2) / 2 - 1/2 = -log 2 + 2 - 1/2
+        assert kl(zero, torch.full((1, 1), math.log(4.0))).item() == pytest.approx(1.5 - math.log(2.0))
+    exercises.check_kl(_kl_by_hand)
+    assert _first_line(capsys) == "Exercise 1.2 KL divergence: correct"
+
+
+# Lessons 06 and 07: hand-written from the papers' equations, pinned to closed forms first.
+
+def _frechet_by_hand(mu1, cov1, mu2, cov2):
+    """Dowson & Landau 1982 (Heusel et al. 2017's FID): ||mu1 - mu2||^2 + tr(C1 + C2 - 2 (C1 C2)^1/2).
+    tr((C1 C2)^1/2) is the sum of the square roots of C1 C2's eigenvalues (real and >= 0 for
+    covariance matrices, though C1 C2 is not symmetric)."""
+    mu1, cov1, mu2, cov2 = (t.double() for t in (mu1, cov1, mu2, cov2))
+    roots = torch.linalg.eigvals(cov1 @ cov2).real.clamp(min=0).sqrt()
+    return (mu1 - mu2).pow(2).sum() + cov1.trace() + cov2.trace() - 2 * roots.sum()
+
+
+def _precision_by_hand(real, fake, k):
+    """Kynkäänniemi et al. 2019: the share of samples inside some real point's ball, whose radius is the
+    distance to that point's k-th nearest *other* real point. Python loops, no cdist."""
+    real, fake = real.double().tolist(), fake.double().tolist()
+
+    def dist(a, b):
+        return math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)))
+    radii = [sorted(dist(r, o) for j, o in enumerate(real) if j != i)[k - 1] for i, r in enumerate(real)]
+    inside = [any(dist(f, r) <= radius for r, radius in zip(real, radii)) for f in fake]
+    return torch.tensor(sum(inside) / len(inside))
+
+
+def _z_score_by_hand(greens, total, gamma):
+    """Kirchenbauer et al. 2023: z = (|s|_G - gamma T) / sqrt(T gamma (1 - gamma))."""
+    return torch.tensor([(g - gamma * t) / math.sqrt(t * gamma * (1 - gamma))
+                         for g, t in zip(greens.tolist(), total.tolist())])
+
+
+def test_evaluation_formulas_match_closed_forms():
     from aigc_course import metrics
 
-    exercises.check_frechet_distance(lambda m1, c1, m2, c2: torch.tensor(metrics.frechet_distance(m1, c1, m2, c2)))
-    assert _first_line(capsys) == "Exercise 6.1 Fréchet distance: correct"
-    # the classic mistake: sqrt of the product's trace instead of the trace of the product's square root
-    exercises.check_frechet_distance(lambda m1, c1, m2, c2: (m1 - m2).pow(2).sum() + c1.trace() + c2.trace()
-                                     - 2 * (c1 @ c2).trace().sqrt())
-    assert "not yet" in _first_line(capsys)
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(3, 3, generator=g, dtype=torch.float64)
+    mu, cov = torch.randn(3, generator=g, dtype=torch.float64), a @ a.T + torch.eye(3, dtype=torch.float64)
+    one = torch.ones(1, 1, dtype=torch.float64)
+    for fd in (_frechet_by_hand, metrics.frechet_distance):
+        assert float(fd(mu, cov, mu, cov)) == pytest.approx(0.0, abs=1e-9)       # identical Gaussians
+        # 1-D: (m1 - m2)^2 + (s1 - s2)^2; N(1, 2^2) vs N(-2, 3^2) gives 9 + 1
+        assert float(fd(torch.tensor([1.0]), 4 * one, torch.tensor([-2.0]), 9 * one)) == pytest.approx(10.0)
+        # diagonal covariances: per axis (s1 - s2)^2, here (1 - 2)^2 + (3 - 1)^2 plus |mu1 - mu2|^2 = 2
+        assert float(fd(torch.zeros(2), torch.diag(torch.tensor([1.0, 9.0])).double(),
+                        torch.ones(2), torch.diag(torch.tensor([4.0, 1.0])).double())) == pytest.approx(7.0)
+    # precision, k = 1, on a line: real balls [0 +- 1], [1 +- 1], [2 +- 1], [10 +- 8];
+    # samples 0.5, 3.5 (in 10's ball), 1.9 are inside; 20 and -1.2 are not -> 3/5
+    real = torch.tensor([[0.0], [1.0], [2.0], [10.0]])
+    fake = torch.tensor([[0.5], [20.0], [3.5], [1.9], [-1.2]])
+    assert _precision_by_hand(real, fake, 1).item() == pytest.approx(0.6)
+    assert metrics.precision_recall(real, fake, k=1) == pytest.approx((0.6, 1.0))  # every real point is covered
+    # z-score: half green at gamma = 1/2 is chance (0); 75 of 100 is 25 / sqrt(100 / 4) = 5 standard deviations
+    assert _z_score_by_hand(torch.tensor([50.0, 75.0]), torch.tensor([100.0, 100.0]), 0.5).tolist() == [0.0, 5.0]
 
-    def precision(real, fake, k):
-        radii = torch.cdist(real, real).sort(dim=1).values[:, k]
-        return (torch.cdist(fake, real) <= radii).any(dim=1).float().mean()
-    exercises.check_precision(precision)
+
+def test_evaluation_and_responsible_checks_accept_the_equations_and_reject_mistakes(capsys):
+    exercises.check_frechet_distance(_frechet_by_hand)
+    assert _first_line(capsys) == "Exercise 6.1 Fréchet distance: correct"
+    exercises.check_precision(_precision_by_hand)
     assert _first_line(capsys) == "Exercise 6.2 k-NN precision: correct"
-    exercises.check_precision(lambda real, fake, k: precision(real, fake, k - 1))  # counted the point itself
-    assert "not yet" in _first_line(capsys)
-    exercises.check_z_score(lambda g, t, gamma: (g - gamma * t) / torch.sqrt(t * gamma * (1 - gamma)))
+    exercises.check_z_score(_z_score_by_hand)
     assert _first_line(capsys) == "Exercise 7.1 watermark z-score: correct"
-    exercises.check_z_score(lambda g, t, gamma: (g - gamma * t) / torch.sqrt(t * gamma))
-    assert "not yet" in _first_line(capsys)
+    mistakes = [
+        ("6.1", exercises.check_frechet_distance,  # sqrt of the product's trace, not trace of its square root
+         lambda m1, c1, m2, c2: (m1 - m2).pow(2).sum() + c1.trace() + c2.trace() - 2 * (c1 @ c2).trace().sqrt()),
+        ("6.1", exercises.check_frechet_distance,  # forgot the factor 2 on the cross term
+         lambda m1, c1, m2, c2: _frechet_by_hand(m1, c1, m2, c2) + torch.linalg.eigvals(c1 @ c2).real.sqrt().sum()),
+        ("6.1", exercises.check_frechet_distance,  # distance between means only, not squared
+         lambda m1, c1, m2, c2: (m1 - m2).norm()),
+        ("6.2", exercises.check_precision,  # counted each real point as its own nearest neighbour
+         lambda real, fake, k: _precision_by_hand(real, fake, k - 1)),
+        ("6.2", exercises.check_precision,  # swapped roles: that is recall
+         lambda real, fake, k: _precision_by_hand(fake, real, k)),
+        ("7.1", exercises.check_z_score,  # forgot (1 - gamma) in the binomial variance
+         lambda g, t, gamma: (g - gamma * t) / torch.sqrt(t * gamma)),
+        ("7.1", exercises.check_z_score,  # the share of greens, not a z-score
+         lambda g, t, gamma: g / t - gamma),
+    ]
+    for exercise, check, wrong in mistakes:
+        check(wrong)
+        line = _first_line(capsys)
+        assert line.startswith(f"Exercise {exercise} ") and ": not yet - " in line, line
     assert [e.function for e in exercises.exercises_for("06_evaluation")] == ["my_frechet_distance", "my_precision"]

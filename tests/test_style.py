@@ -194,14 +194,94 @@ def test_yiq_round_trip_and_luminance():
     torch.testing.assert_close(S.luminance(grey), grey)
 
 
-def test_exercise_checks_accept_the_package_functions(capsys):
-    check_gram_matrix(S.gram_matrix)
-    check_style_loss(S.style_loss)
-    check_total_variation(S.total_variation)
-    check_gram_matrix(lambda f: f.flatten(2) @ f.flatten(2).transpose(1, 2))  # forgot the normalisation
+# Exercises 3.1-3.3 are checked against hand-written versions of Gatys et al.'s equations (CVPR 2016,
+# eqs. 3-5, with the course's 1/(C H W) Gram normalisation), which are first pinned to values worked out
+# by hand, so an expected value never comes from the package alone.
+
+def _gram_by_hand(features):
+    """G[b, i, j] = sum over positions k of F[b, i, k] * F[b, j, k], divided by C*H*W: plain loops."""
+    b, c, h, w = features.shape
+    flat = features.reshape(b, c, h * w)
+    gram = torch.zeros(b, c, c)
+    for n in range(b):
+        for i in range(c):
+            for j in range(c):
+                gram[n, i, j] = sum(float(flat[n, i, k]) * float(flat[n, j, k]) for k in range(h * w)) / (c * h * w)
+    return gram
+
+
+def _style_loss_by_hand(features, targets):
+    """Sum over layers of the mean squared difference between G(F_l) and A_l."""
+    total = torch.tensor(0.0)
+    for f, a in zip(features, targets):
+        g = _gram_by_hand(f)
+        total = total + sum(float(d) ** 2 for d in (g - a).flatten()) / a.numel()
+    return total
+
+
+def _tv_by_hand(image):
+    """Mean of squared vertical neighbour differences plus mean of squared horizontal ones."""
+    b, c, h, w = image.shape
+    x = image.tolist()
+    vertical = [(x[n][k][i + 1][j] - x[n][k][i][j]) ** 2 for n in range(b) for k in range(c)
+                for i in range(h - 1) for j in range(w)]
+    horizontal = [(x[n][k][i][j + 1] - x[n][k][i][j]) ** 2 for n in range(b) for k in range(c)
+                  for i in range(h) for j in range(w - 1)]
+    return torch.tensor(sum(vertical) / len(vertical) + sum(horizontal) / len(horizontal))
+
+
+TINY_FEATURES = torch.tensor([[[[1.0, 2.0]], [[3.0, 4.0]]]])  # (1, C=2, H=1, W=2): channels [1, 2] and [3, 4]
+# Worked by hand: [[1*1 + 2*2, 1*3 + 2*4], [3*1 + 4*2, 3*3 + 4*4]] / (C*H*W = 4)
+TINY_GRAM = torch.tensor([[[5.0, 11.0], [11.0, 25.0]]]) / 4
+
+
+def test_gram_style_and_tv_match_values_worked_by_hand():
+    for gram in (_gram_by_hand, S.gram_matrix):
+        assert torch.allclose(gram(TINY_FEATURES), TINY_GRAM)
+    # style loss against a zero target: mean of the squared Gram entries = (1.25² + 2 * 2.75² + 6.25²) / 4
+    for loss in (_style_loss_by_hand, S.style_loss):
+        assert loss([TINY_FEATURES], [torch.zeros(1, 2, 2)]).item() == pytest.approx(13.9375)
+        assert loss([TINY_FEATURES], [TINY_GRAM]).item() == pytest.approx(0.0)
+    stripes = torch.tensor([[[[0.0, 1.0], [0.0, 1.0]]]])  # vertical stripes: only horizontal steps, each 1
+    checker = torch.tensor([[[[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]]])  # every step is 1
+    flat = torch.full((1, 3, 4, 5), 0.3)
+    for tv in (_tv_by_hand, S.total_variation):
+        assert [round(tv(im).item(), 6) for im in (stripes, checker, flat)] == [1.0, 2.0, 0.0]
+
+
+def test_exercise_checks_accept_the_equations_and_reject_common_mistakes(capsys):
+    check_gram_matrix(_gram_by_hand)
+    check_style_loss(_style_loss_by_hand)
+    check_total_variation(_tv_by_hand)
+    assert capsys.readouterr().out.splitlines() == ["Exercise 3.1 Gram matrix: correct",
+                                                    "Exercise 3.2 style loss: correct",
+                                                    "Exercise 3.3 total variation: correct"]
+
+    def flat(f):
+        return f.flatten(2)
+    mistakes = [
+        # Gram: not normalised; divided by H*W only; positions x positions instead of channels x channels
+        (check_gram_matrix, lambda f: flat(f) @ flat(f).transpose(1, 2)),
+        (check_gram_matrix, lambda f: flat(f) @ flat(f).transpose(1, 2) / flat(f).shape[-1]),
+        (check_gram_matrix, lambda f: flat(f).transpose(1, 2) @ flat(f) / f[0].numel()),
+        # style loss: summed instead of averaged; no square; averaged over layers instead of summed
+        (check_style_loss, lambda fs, ts: sum(((_gram_by_hand(f) - t) ** 2).sum() for f, t in zip(fs, ts))),
+        (check_style_loss, lambda fs, ts: sum((_gram_by_hand(f) - t).abs().mean() for f, t in zip(fs, ts))),
+        (check_style_loss, lambda fs, ts: _style_loss_by_hand(fs, ts) / len(fs)),
+        # total variation: |d| instead of d^2; horizontal neighbours only; sums instead of means
+        (check_total_variation, lambda x: (x[..., 1:, :] - x[..., :-1, :]).abs().mean()
+         + (x[..., 1:] - x[..., :-1]).abs().mean()),
+        (check_total_variation, lambda x: (x[..., 1:] - x[..., :-1]).pow(2).mean()),
+        (check_total_variation, lambda x: (x[..., 1:, :] - x[..., :-1, :]).pow(2).sum()
+         + (x[..., 1:] - x[..., :-1]).pow(2).sum()),
+    ]
+    for check, wrong in mistakes:
+        check(wrong)
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split(": ")[1] for line in lines[:3]] == ["correct"] * 3
-    assert lines[3].startswith("Exercise 3.1 Gram matrix: not yet")
+    assert len(lines) == len(mistakes)
+    for line, (check, _) in zip(lines, mistakes):
+        exercise = {check_gram_matrix: "3.1", check_style_loss: "3.2", check_total_variation: "3.3"}[check]
+        assert line.startswith(f"Exercise {exercise} ") and ": not yet - " in line, line
 
 
 # ------------------------------------------------------------------ stylize()
