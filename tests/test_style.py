@@ -242,11 +242,11 @@ def test_gram_style_and_tv_match_values_worked_by_hand():
     for loss in (_style_loss_by_hand, S.style_loss):
         assert loss([TINY_FEATURES], [torch.zeros(1, 2, 2)]).item() == pytest.approx(13.9375)
         assert loss([TINY_FEATURES], [TINY_GRAM]).item() == pytest.approx(0.0)
-    stripes = torch.tensor([[[[0.0, 1.0], [0.0, 1.0]]]])  # vertical stripes: only horizontal steps, each 1
-    checker = torch.tensor([[[[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]]])  # every step is 1
+    stripes = torch.tensor([[[[0.0, 2.0], [0.0, 2.0]]]])  # vertical stripes: only horizontal steps of 2 -> 2² = 4
+    checker = torch.tensor([[[[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]]])  # every step is 1 -> 1 + 1
     flat = torch.full((1, 3, 4, 5), 0.3)
     for tv in (_tv_by_hand, S.total_variation):
-        assert [round(tv(im).item(), 6) for im in (stripes, checker, flat)] == [1.0, 2.0, 0.0]
+        assert [round(tv(im).item(), 6) for im in (stripes, checker, flat)] == [4.0, 2.0, 0.0]
 
 
 def test_exercise_checks_accept_the_equations_and_reject_common_mistakes(capsys):
