@@ -41,6 +41,17 @@ def test_figures_have_titles_and_labels():
 
 
 def test_timeline_is_in_chronological_order():
-    years = [e.year for e in EVENTS]
-    assert years == sorted(years)
+    dates = [e.date for e in EVENTS]
+    assert dates == sorted(dates)  # ISO dates sort as strings
     assert {e.family for e in EVENTS} <= set(plots.FAMILY_COLOURS)
+
+
+def test_timeline_events_have_well_formed_dates_and_sources():
+    import re
+    for event in EVENTS:
+        assert re.fullmatch(r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?", event.date), event
+        assert event.year == int(event.date[:4]) and event.reference.strip(), event
+    assert EVENTS[0].year == 1966 and EVENTS[-1].year == 2025
+    names = {e.name for e in EVENTS}
+    assert {"ERNIE Bot", "Qwen", "DeepSeek-V3", "DeepSeek-R1", "Kling", "HunyuanVideo"} <= names
+    assert all(name.isascii() for name in names)  # the figure's default font has no CJK glyphs

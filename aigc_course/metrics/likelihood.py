@@ -4,6 +4,15 @@ For likelihood models such as the VAE: the negative ELBO (an upper bound) and
 the importance-weighted negative log-likelihood (a tighter bound, Burda et al.
 2016), in nats per image, and the same per pixel in bits (nats / (pixels * ln 2)).
 Lower is better for all three.
+
+What the numbers are depends on the decoder's likelihood. The course's VAEs
+score grey values in [0, 1] with a Bernoulli "likelihood", which is a
+probability only for pixels that are exactly 0 or 1. On grey values it is a
+cross-entropy, not the probability of the data, so these nats and bits per
+dimension rank models scored the same way on the same data but are not code
+lengths, and cannot be compared with papers' log-likelihoods on binarised
+MNIST or with dequantised likelihoods of 8-bit images (Theis, van den Oord &
+Bethge 2016).
 """
 from __future__ import annotations
 
@@ -16,7 +25,13 @@ from aigc_course.models.vae import VAE, elbo, importance_weighted_log_likelihood
 
 
 def bits_per_dim(nats_per_example: float, dims: int = 784) -> float:
-    """Convert a per-example NLL in nats to bits per dimension."""
+    """Convert a per-example NLL in nats to bits per dimension: ``nats / (dims * ln 2)``.
+
+    For a true likelihood of discrete data this is the average code length of
+    one dimension (pixel) in bits. For the course's Bernoulli score on grey
+    values it is only the same score per pixel, not a code length (see the
+    module docstring).
+    """
     return nats_per_example / (dims * math.log(2))
 
 

@@ -118,7 +118,7 @@ FAMILY_COLOURS = {"early": "tab:gray", "VAE": "tab:blue", "GAN": "tab:red", "sty
                   "autoregressive": "tab:green", "diffusion": "tab:orange"}
 
 
-def timeline(events, ax=None, figsize=(12, 4.5), title: str = "A short history of generative AI (evenly spaced, not to scale)"):
+def timeline(events, ax=None, figsize=(14, 4.8), title: str = "A short history of generative AI (evenly spaced, not to scale)"):
     """Draw events (with ``year``, ``name``, ``family``) in order, evenly spaced, alternating above and below."""
     ax = _new_ax(ax, figsize)
     ax.axhline(0, color="black", lw=1)
