@@ -6,6 +6,7 @@ detector) and :mod:`~aigc_course.responsible.watermarks` (image and text waterma
 """
 
 from aigc_course.responsible.detectors import (
+    PERTURBATIONS,
     add_noise,
     detector_accuracy,
     gaussian_blur,
@@ -24,6 +25,7 @@ from aigc_course.responsible.watermarks import (
 )
 
 __all__ = [
+    "PERTURBATIONS",
     "ImageWatermark",
     "TextWatermark",
     "add_noise",
