@@ -141,7 +141,10 @@ class Explorer:
                 raise
             self.last_error = error
             self.status.value = error_html(error)
-            log.warning("%s: update failed", type(self).__name__, exc_info=error)
+            if isinstance(error, ValueError):  # a choice the controls allow but the model cannot draw
+                log.info("%s: %s", type(self).__name__, error)
+            else:
+                log.warning("%s: update failed", type(self).__name__, exc_info=error)
             return (time.perf_counter() - start) * 1000
         ms = (time.perf_counter() - start) * 1000
         self.last_error = None
