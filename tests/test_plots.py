@@ -55,3 +55,21 @@ def test_timeline_events_have_well_formed_dates_and_sources():
     names = {e.name for e in EVENTS}
     assert {"ERNIE Bot", "Qwen", "DeepSeek-V3", "DeepSeek-R1", "Kling", "HunyuanVideo"} <= names
     assert all(name.isascii() for name in names)  # the figure's default font has no CJK glyphs
+
+
+def test_latent_manifold_shows_grey_values_not_logits():
+    """Each tile is the decoder's mean sigmoid(logits): with logits = z_1 on every pixel, the columns of
+    tiles at z_1 = -3, 0, 3 are 1 / (1 + e^3) = 0.0474, 0.5 and 0.9526."""
+    from torch import nn
+
+    model = VAE(VAEConfig(latent_dim=2, hidden=16))
+    linear = nn.Linear(2, 28 * 28, bias=False)
+    with torch.no_grad():
+        linear.weight.zero_()
+        linear.weight[:, 0] = 1.0
+    model.decoder = nn.Sequential(linear, nn.Unflatten(1, (1, 28, 28)))
+    shown = np.asarray(plots.latent_manifold(model, n=3, span=3.0).get_images()[0].get_array())
+    assert shown.shape == (3 * 28, 3 * 28)
+    for col, grey in enumerate((0.0474, 0.5, 0.9526)):
+        assert np.allclose(shown[:, col * 28:(col + 1) * 28], grey, atol=1e-4), col
+    matplotlib.pyplot.close("all")

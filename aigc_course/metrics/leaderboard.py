@@ -39,7 +39,11 @@ def evaluate_samples(classifier: DigitClassifier, generated: torch.Tensor, real:
     """
     if generated.shape[1:] != (1, 28, 28) or real.shape[1:] != (1, 28, 28):
         raise ValueError(f"expected digits (N, 1, 28, 28), got {tuple(generated.shape)} and {tuple(real.shape)}")
-    generated = generated.float().clamp(0, 1)
+    generated = generated.float()
+    if generated.min() < 0 or generated.max() > 1:  # clipping here would hide a generator in the wrong range
+        raise ValueError(f"generated images must be grey values in [0, 1], got [{generated.min():.3g}, "
+                         f"{generated.max():.3g}]: use the generator's public API (VAE.sample / decode_mean, "
+                         "DCGAN.generate, diffusion.sample), which return [0, 1]")
     real_features = metrics.classifier_features(classifier, real)
     fake_features = metrics.classifier_features(classifier, generated)
     precision, recall = metrics.precision_recall(real_features, fake_features, k=k)

@@ -24,8 +24,10 @@ process backwards from pure noise x_T ~ N(0, I):
 Layout of this file: the noise schedule as data (:class:`Schedule`,
 ``linear``/``cosine``), the math as pure functions (``q_sample``,
 ``predict_x0``, ``ddpm_step``, ``ddim_step``, ``guided_eps``), the network
-(:class:`UNet`), and the sampling loop (:func:`sample`). Images inside the
-model live in [-1, 1]; :func:`sample` returns them in [0, 1] like the data.
+(:class:`UNet`), and the sampling loops (:func:`sample`, :func:`sample_trajectory`).
+Images inside the model live in model space [-1, 1] (``to_model_range`` takes
+data there); :func:`sample` and :func:`sample_trajectory` return them in [0, 1]
+like the data (``from_model_range``), so no caller rescales.
 
 Our ``ddpm_step`` and ``ddim_step`` follow the same conventions as the
 ``diffusers`` schedulers (epsilon prediction, x_0 clipped to [-1, 1], the
@@ -42,6 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
+
+from aigc_course.models.pixels import from_model_range, to_model_range  # noqa: F401 (re-exported)
 
 IMAGE_SHAPE = (1, 28, 28)
 NUM_CLASSES = 10
@@ -431,9 +435,10 @@ def sample(model: UNet, n: int, label=None, *, sampler: str = "ddim", steps: int
     (Ho & Salimans): 0 = plain conditional; > 0 runs the conditional and the
     unconditional model in one batch of 2n and extrapolates. ``sampler``:
     "ddpm" (ancestral; use steps = 1000 for the real thing) or "ddim" (``eta``
-    0 = deterministic). ``callback(t, x_t, x0_hat)`` sees every step (the
-    timestep scrubber records trajectories with it). All random numbers come
-    from ``generator`` (CPU), so a seed fixes the result on any device.
+    0 = deterministic). ``callback(t, x_t, x0_hat)`` sees every step, in
+    model space [-1, 1] (:func:`sample_trajectory` records them in [0, 1]).
+    All random numbers come from ``generator`` (CPU), so a seed fixes the
+    result on any device.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}: choose 'ddpm' or 'ddim'")
@@ -464,4 +469,37 @@ def sample(model: UNet, n: int, label=None, *, sampler: str = "ddim", steps: int
             x = ddpm_step(schedule, x, eps, t, t_prev, noise=noise)
         else:
             x = ddim_step(schedule, x, eps, t, t_prev, eta=eta, noise=noise if eta > 0 else None)
-    return ((x.clamp(-1, 1) + 1) / 2).cpu()
+    return from_model_range(x).cpu()
+
+
+@dataclass
+class Trajectory:
+    """One sampling run, step by step, in [0, 1]: ``xs[i]`` is x_t and ``x0s[i]`` the model's x0_hat at
+    ``timesteps[i]``; the last entry (t = -1) is the final sample in both lists. Images (n, 1, 28, 28) on the CPU."""
+
+    timesteps: list[int]
+    xs: list[torch.Tensor]
+    x0s: list[torch.Tensor]
+
+
+@torch.no_grad()
+def sample_trajectory(model: UNet, n: int, label=None, **kwargs) -> Trajectory:
+    """Run :func:`sample` (same arguments) and keep x_t and x0_hat of every step, in [0, 1] like the data.
+
+    Early on x_t is nearly pure noise while x0_hat is already a blurry average
+    digit; both sharpen as t falls (the timestep scrubber of lesson 04 shows it).
+    """
+    if "callback" in kwargs:
+        raise ValueError("sample_trajectory records every step itself: leave out callback")
+    steps = Trajectory([], [], [])
+
+    def record(t: int, x: torch.Tensor, x0: torch.Tensor) -> None:
+        steps.timesteps.append(t)
+        steps.xs.append(from_model_range(x).cpu())
+        steps.x0s.append(from_model_range(x0).cpu())
+
+    final = sample(model, n, label, callback=record, **kwargs)
+    steps.timesteps.append(-1)
+    steps.xs.append(final)
+    steps.x0s.append(final)
+    return steps

@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aigc_course.models.pixels import from_model_range, to_model_range
+
 IMAGE_SHAPE = (1, 28, 28)
 
 
@@ -319,7 +321,10 @@ class DCGAN(nn.Module):
         return labels.to(next(self.parameters()).device)
 
     def generate_raw(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """z (B, latent_dim) -> images (B, 1, 28, 28) in [-1, 1], differentiable (for training)."""
+        """z (B, latent_dim) -> images (B, 1, 28, 28) in model space [-1, 1], differentiable: for training only.
+
+        Pictures come from ``generate`` / ``sample`` (in [0, 1]); the discriminator takes this range.
+        """
         _check_latent(z, self.latent_dim)
         return self.generator(z, self._check_labels(labels, len(z)))
 
@@ -331,8 +336,8 @@ class DCGAN(nn.Module):
 
     @staticmethod
     def to_model_range(images: torch.Tensor) -> torch.Tensor:
-        """[0, 1] grey values -> [-1, 1], the range of G's tanh output."""
-        return images * 2 - 1
+        """[0, 1] grey values -> [-1, 1], the range of G's tanh output (real digits, before D sees them)."""
+        return to_model_range(images)
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -340,7 +345,7 @@ class DCGAN(nn.Module):
         was_training = self.training
         self.eval()
         z = z.to(next(self.parameters()).device)
-        images = (self.generate_raw(z, labels) + 1) / 2
+        images = from_model_range(self.generate_raw(z, labels))
         self.train(was_training)
         return images
 

@@ -9,7 +9,8 @@ logits). It is trained by maximising the evidence lower bound (ELBO)::
 Everything below is written per example and in nats. The math lives in pure
 functions (``reparameterize``, ``kl_to_standard_normal``, ``elbo``,
 ``importance_weighted_log_likelihood``); the ``VAE`` module only maps x to
-(mu, log sigma^2) and z to logits.
+(mu, log sigma^2) and z to logits (``decode``, for the loss) or to grey values
+in [0, 1] (``decode_mean``, for pictures).
 
 Note on the likelihood: the digits are grey values in [0, 1] and we score them
 with the Bernoulli log-likelihood (binary cross-entropy), like the PyTorch
@@ -95,10 +96,18 @@ class VAE(nn.Module):
         return mu, logvar
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """z (B, latent_dim) -> pixel logits (B, 1, 28, 28); ``torch.sigmoid`` gives grey values."""
+        """z (B, latent_dim) -> pixel **logits** (B, 1, 28, 28), for the loss; images come from ``decode_mean``."""
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"this VAE decodes latents of shape (B, {self.latent_dim}), got {tuple(z.shape)}")
         return self.decoder(z)
+
+    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, latent_dim) -> the mean of p(x|z), grey values (B, 1, 28, 28) in [0, 1]: sigmoid(logits).
+
+        What a VAE "draws" for z (the course's image convention, see :mod:`aigc_course.models.pixels`);
+        differentiable, so it also serves latent-space optimisation.
+        """
+        return torch.sigmoid(self.decode(z))
 
     def forward(self, x: torch.Tensor, eps: torch.Tensor | None = None):
         """Encode, sample z with the reparameterisation trick, decode: (logits, mu, logvar)."""
@@ -108,10 +117,10 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n images (n, 1, 28, 28): decoder means for z ~ N(0, I)."""
+        """n images (n, 1, 28, 28) in [0, 1]: decoder means for z ~ N(0, I)."""
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent_dim, generator=generator).to(device)
-        return torch.sigmoid(self.decode(z))
+        return self.decode_mean(z)
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:

@@ -91,7 +91,7 @@ def latent_manifold(model, n: int = 15, span: float = 3.0, ax=None, figsize=(6, 
     ax = _new_ax(ax, figsize)
     values = torch.linspace(-span, span, n)
     z = torch.stack(torch.meshgrid(values, values.flip(0), indexing="xy"), dim=-1).reshape(-1, 2)
-    images = torch.sigmoid(model.decode(z.to(next(model.parameters()).device)))
+    images = model.decode_mean(z.to(next(model.parameters()).device))
     ax.imshow(grid_array(images, nrow=n, pad=0), cmap="gray", extent=(-span, span, -span, span))
     ax.set(xlabel="$z_1$", ylabel="$z_2$", title=title)
     return ax
