@@ -64,6 +64,9 @@ def cmd_assets(args) -> int:
     return _print_assets()
 
 
+OVERRIDES = ("epochs", "seed", "steps", "beta", "iters")  # train flags that change a field of the recipe
+
+
 def cmd_train(args) -> int:
     """Preset -> command-line overrides -> train -> (under data/) register: the same steps for every family."""
     from aigc_course.recipes import FAMILIES
@@ -97,9 +100,6 @@ def cmd_train(args) -> int:
         _register_if_shipped(files, f"trained by this course (preset {preset}) on {trainer.data(recipe)}", command)
         print(f"saved {files[0]} and {files[1]}")
     return 0
-
-
-OVERRIDES = ("epochs", "seed", "steps", "beta", "iters")  # train flags that change a field of the recipe
 
 
 def _register_if_shipped(files: tuple[Path, ...], source: str, command: str) -> None:
@@ -272,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--prompt", required=True)
     gen.add_argument("--checkpoint", default="gpt_char",
                      help="a shipped name (gpt_char; tang_lora = gpt_char + the Tang-poem LoRA) or a checkpoint path")
-    gen.add_argument("--adapter", help="a LoRA adapter (shipped name or path) to apply to its base model")
+    gen.add_argument("--adapter", help="a LoRA adapter (shipped name or path), applied to the base model its card "
+                                       "names (the same as passing it as --checkpoint)")
     gen.add_argument("--max-new-tokens", type=int, default=200)
     gen.add_argument("--temperature", type=float, default=0.8)
     gen.add_argument("--top-k", type=int)
