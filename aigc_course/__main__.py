@@ -11,9 +11,14 @@
     python -m aigc_course sample diffusion --steps 50 --sampler ddim --guidance 2 --label 7 --out x.png
     python -m aigc_course train gpt --preset gpt_char --out data/checkpoints/gpt_char
     python -m aigc_course generate --prompt "ROMEO:" --temperature 0.8 --top-k 40
+    python -m aigc_course generate --prompt "春" --checkpoint tang_lora   gpt_char + the Tang-poem LoRA adapter
     python -m aigc_course student --out student/                 learner versions of the lessons
     python -m aigc_course grade submissions/ --out report         score table: report.csv, report.md
 
+Each command parses its flags, then hands over: ``train`` dispatches through the
+recipe registry (:data:`aigc_course.recipes.FAMILIES`: presets, train function,
+which flags change which recipe fields, which files a checkpoint has), and every
+"shipped name or path" of a checkpoint goes through :func:`aigc_course.models.hub.load`.
 Errors about files or arguments print one line saying what to do (exit code 1),
 not a traceback.
 """
@@ -59,163 +64,126 @@ def cmd_assets(args) -> int:
     return _print_assets()
 
 
+OVERRIDES = ("epochs", "seed", "steps", "beta", "iters")  # train flags that change a field of the recipe
+
+
 def cmd_train(args) -> int:
-    from aigc_course.recipes.classifier import CLASSIFIER_PRESETS, train_classifier
-    from aigc_course.recipes.diffusion import DIFFUSION_PRESETS, train_diffusion
-    from aigc_course.recipes.vae import VAE_PRESETS, train_vae
+    """Preset -> command-line overrides -> train -> (under data/) register: the same steps for every family."""
+    from aigc_course.recipes import FAMILIES
 
     env.set_threads(args.threads)
-    if args.family == "gan":
-        return _train_gan(args)
-    if args.family == "gpt":
-        return _train_gpt(args)
-    presets = {"vae": VAE_PRESETS, "classifier": CLASSIFIER_PRESETS, "diffusion": DIFFUSION_PRESETS}[args.family]
-    preset = args.preset or {"vae": "vae_conv16", "classifier": "digit_classifier",
-                             "diffusion": "ddpm_digits"}[args.family]
-    if preset not in presets:
-        raise ValueError(f"unknown {args.family} preset {preset!r}; choose from {', '.join(presets)}")
-    recipe = dataclasses.replace(presets[preset])
-    for name in ("epochs", "seed", "beta"):
-        if getattr(args, name) is not None:
-            if not hasattr(recipe, name):
-                raise ValueError(f"--{name} does not apply to the {args.family}")
-            setattr(recipe, name, getattr(args, name))
-    command = "python -m aigc_course " + shlex.join(args.argv)
-    out = Path(args.out) if args.out else None
-    if args.family == "vae":
-        _, _, results = train_vae(recipe, out=out, command=command, iw_k=args.iw_k)
-    elif args.family == "diffusion":
-        _, _, results = train_diffusion(recipe, out=out, command=command, eval_samples=args.eval_samples)
-    else:
-        _, _, results = train_classifier(recipe, out=out, command=command)
-    print(", ".join(f"{k}={v}" for k, v in results.items()))
-    if out is not None:
-        _register_if_shipped(out, preset, command)
-        print(f"saved {out.with_suffix('.safetensors')} and {out.with_suffix('.json')}")
-    return 0
-
-
-def _train_gan(args) -> int:
-    from aigc_course.recipes.gan import GAN_PRESETS, TOY_PRESETS, train_gan, train_toy_gan
-
-    preset = args.preset or "dcgan"
-    presets = GAN_PRESETS | TOY_PRESETS
-    if preset not in presets:
-        raise ValueError(f"unknown gan preset {preset!r}; choose from {', '.join(presets)}")
-    recipe = dataclasses.replace(presets[preset])
-    for name in ("epochs", "seed", "steps"):
-        if getattr(args, name, None) is not None:
-            if not hasattr(recipe, name):
-                raise ValueError(f"--{name} does not apply to the gan preset {preset}")
-            setattr(recipe, name, getattr(args, name))
-    if args.beta is not None:
-        raise ValueError("--beta does not apply to the gan")
-    if preset in TOY_PRESETS:
+    family = FAMILIES[args.family]
+    preset = args.preset or family.default
+    if preset not in family.presets:
+        raise ValueError(f"unknown {args.family} preset {preset!r}; choose from {', '.join(family.presets)}")
+    trainer = family.trainer(preset)
+    recipe = dataclasses.replace(trainer.presets[preset])  # a copy: the preset itself stays as shipped
+    for name in OVERRIDES:
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if name not in trainer.overrides or not hasattr(recipe, name):
+            flags = ", ".join(f"--{n}" for n in trainer.overrides)
+            raise ValueError(f"--{name} does not apply to the {args.family} preset {preset} (it takes {flags})")
+        setattr(recipe, name, value)
+    options = {name: getattr(args, name) for name in trainer.options}
+    if not trainer.saves:
         if args.out:
-            raise ValueError("toy GANs train in seconds and are not saved: leave out --out")
-        run = train_toy_gan(recipe)
-        print(f"{preset}: {recipe.steps} steps in {run.seconds:.1f} s; {run.final}")
+            raise ValueError(f"preset {preset}: {trainer.not_saved}")
+        print(trainer.report(preset, recipe, trainer.train(recipe, **options)))
         return 0
     command = "python -m aigc_course " + shlex.join(args.argv)
     out = Path(args.out) if args.out else None
-    _, _, results = train_gan(recipe, out=out, command=command)
-    print(", ".join(f"{k}={v}" for k, v in results.items()))
+    print(trainer.report(preset, recipe, trainer.train(recipe, out=out, command=command, **options)))
     if out is not None:
-        from aigc_course.recipes.gan import epoch_samples_path
-
-        _register_if_shipped(out, preset, command, extra=(epoch_samples_path(out),))
-        print(f"saved {out.with_suffix('.safetensors')} and {out.with_suffix('.json')}")
+        files = trainer.files(out)
+        _register_if_shipped(files, f"trained by this course (preset {preset}) on {trainer.data(recipe)}", command)
+        print(f"saved {files[0]} and {files[1]}")
     return 0
 
 
-def _register_if_shipped(out: Path, preset: str, command: str, extra: tuple[Path, ...] = (),
-                         data: str = "data/digits.npz") -> None:
+def _register_if_shipped(files: tuple[Path, ...], source: str, command: str) -> None:
+    """Files written under data/ become shipped assets (sha256 in data/assets.json); others are the user's own."""
     try:
-        out.resolve().relative_to(assets.data_dir().resolve())
+        files[0].resolve().relative_to(assets.data_dir().resolve())
     except ValueError:
-        return  # a checkpoint outside data/ is the user's own: nothing to register
-    for path in (out.with_suffix(".safetensors"), out.with_suffix(".json"), *extra):
-        assets.register(path, licence="MIT (this course)",
-                        source=f"trained by this course (preset {preset}) on {data}", made_by=command)
+        return
+    for path in files:
+        assets.register(path, licence="MIT (this course)", source=source, made_by=command)
+
+
+DEFAULT_SAMPLES = {"vae": "vae_conv16", "gan": "dcgan", "diffusion": "ddpm_digits"}
+KINDS = {"vae": "VAE", "gan": "DCGAN", "diffusion": "UNet"}
 
 
 def cmd_sample(args) -> int:
+    import time
+
     import torch
 
-    if args.family == "diffusion":
-        return _sample_diffusion(args)
-
-    from aigc_course.models.hub import load_checkpoint, load_pretrained
+    from aigc_course.models.hub import load
     from aigc_course.views.plots import grid_array, save_png
 
-    if args.checkpoint is None:
-        args.checkpoint = {"vae": "vae_conv16", "gan": "cgan" if args.label is not None else "dcgan"}[args.family]
-    path = Path(args.checkpoint)
-    model, card = load_checkpoint(path) if path.with_suffix(".json").exists() else load_pretrained(args.checkpoint)
-    expected = {"vae": "VAE", "gan": "DCGAN"}[args.family]
-    if card["kind"] != expected:
-        raise ValueError(f"{args.checkpoint} is a {card['kind']}, not a {args.family}: pick a {args.family} checkpoint")
+    env.set_threads()
+    name = args.checkpoint or ("cgan" if args.family == "gan" and args.label is not None
+                               else DEFAULT_SAMPLES[args.family])
+    model, card = load(name)
+    if card["kind"] != KINDS[args.family]:
+        raise ValueError(f"{name} is a {card['kind']}, not a {args.family}: pick a {args.family} checkpoint")
     generator = torch.Generator().manual_seed(args.seed)
-    if args.label is not None:
-        if args.family != "gan" or not model.conditional:
-            raise ValueError("--label needs a conditional GAN: sample gan --checkpoint cgan --label 7")
-        images = model.sample(args.n, generator=generator, labels=torch.full((args.n,), args.label))
+    started = time.perf_counter()
+    if args.family == "diffusion":
+        images, what = _sample_diffusion(model, args, generator)
     else:
-        images = model.sample(args.n, generator=generator)
-    out = save_png(grid_array(images), args.out, scale=args.scale)
-    print(f"wrote {args.n} samples from {card['name']} (seed {args.seed}) to {out}")
+        images, what = _sample_latent(model, args, generator), f"seed {args.seed}"
+    seconds = time.perf_counter() - started
+    nrow = min(10, args.n) if args.family == "diffusion" else None
+    out = save_png(grid_array(images, nrow=nrow), args.out, scale=args.scale)
+    print(f"wrote {args.n} samples ({what}) from {card['name']} to {out} in {seconds:.1f} s")
     return 0
 
 
-def _train_gpt(args) -> int:
-    from aigc_course.recipes.gpt import GPT_PRESETS, finetune_gpt, train_gpt
+def _sample_latent(model, args, generator):
+    """VAE or GAN: decode ``args.n`` draws from the prior (a GAN may take one ``--label``)."""
+    import torch
 
-    preset = args.preset or "gpt_char"
-    if preset not in GPT_PRESETS:
-        raise ValueError(f"unknown gpt preset {preset!r}; choose from {', '.join(GPT_PRESETS)}")
-    recipe = dataclasses.replace(GPT_PRESETS[preset])
-    if args.seed is not None:
-        recipe.seed = args.seed
-    if args.iters is not None:
-        recipe.iters = args.iters
-    for name in ("epochs", "beta"):
-        if getattr(args, name) is not None:
-            raise ValueError(f"--{name} does not apply to gpt (use --iters)")
-    command = "python -m aigc_course " + shlex.join(args.argv)
-    out = Path(args.out) if args.out else None
-    if recipe.base is not None:
-        if out is not None and recipe.lora is None:
-            raise ValueError(f"preset {preset} fine-tunes every weight and is not saved; drop --out")
-        _, _, results = finetune_gpt(recipe, out=out, command=command)
-    else:
-        _, _, results = train_gpt(recipe, out=out, command=command)
-    print(", ".join(f"{k}={v}" for k, v in results.items()))
-    if out is not None:
-        _register_if_shipped(out, preset, command, data=", ".join(f"data/text/{c}.txt" for c in recipe.corpora))
-        print(f"saved {out.with_suffix('.safetensors')} and {out.with_suffix('.json')}")
-    return 0
+    if args.label is None:
+        return model.sample(args.n, generator=generator)
+    if args.family != "gan" or not model.conditional:
+        raise ValueError("--label needs a conditional GAN: sample gan --checkpoint cgan --label 7")
+    return model.sample(args.n, generator=generator, labels=torch.full((args.n,), args.label))
+
+
+def _sample_diffusion(model, args, generator):
+    """Run the DDPM/DDIM sampler; labels: ``--label`` for every image, else the digits 0-9 in turn."""
+    import torch
+
+    from aigc_course.models.diffusion import sample
+
+    if args.label is not None and not 0 <= args.label <= 9:
+        raise ValueError(f"--label must be a digit 0..9 (leave it out for one row per digit), got {args.label}")
+    labels = args.label if args.label is not None else torch.arange(args.n) % 10
+    images = sample(model.to(env.pick_device()), args.n, labels, sampler=args.sampler, steps=args.steps,
+                    guidance=args.guidance, eta=args.eta, generator=generator, progress=True)
+    what = f"digit {args.label}" if args.label is not None else "digits 0-9"
+    return images, f"{what}, {args.sampler}-{args.steps}, guidance w={args.guidance}, seed {args.seed}"
 
 
 def cmd_generate(args) -> int:
     import torch
 
+    from aigc_course.data.tokenizers import tokenizer_for
     from aigc_course.models.gpt import GPT
+    from aigc_course.models.hub import load
+    from aigc_course.models.lora import LORA_ADAPTER
 
     env.set_threads(args.threads)
-    if args.checkpoint.endswith("lora") or args.adapter:
-        from aigc_course.recipes.gpt import load_lora_model
-
-        model, card = load_lora_model(args.adapter or args.checkpoint)
-    else:
-        from aigc_course.models.hub import load_checkpoint, load_pretrained
-
-        path = Path(args.checkpoint)
-        model, card = load_checkpoint(path) if path.with_suffix(".json").exists() else \
-            load_pretrained(args.checkpoint)
+    name = args.adapter or args.checkpoint
+    model, card = load(name)  # an adapter comes back applied to (merged into) its base model
+    if args.adapter and card["kind"] != LORA_ADAPTER:
+        raise ValueError(f"--adapter {name} is a {card['kind']}, not a LoRA adapter: pass it as --checkpoint")
     if not isinstance(model, GPT):
-        raise ValueError(f"{args.checkpoint} is a {card['kind']}, not a GPT")
-    from aigc_course.data.tokenizers import tokenizer_for
-
+        raise ValueError(f"{name} is a {card['kind']}, not a GPT")
     tokenizer = tokenizer_for(card)
     ids = tokenizer.encode(args.prompt)
     if not ids:
@@ -248,34 +216,6 @@ def cmd_stylize(args) -> int:
     return 0
 
 
-def _sample_diffusion(args) -> int:
-    import time
-
-    import torch
-
-    from aigc_course.models.hub import load_checkpoint, load_pretrained
-    from aigc_course.models.diffusion import sample
-    from aigc_course.views.plots import grid_array, save_png
-
-    env.set_threads()
-    name = args.checkpoint or "ddpm_digits"
-    path = Path(name)
-    model, card = load_checkpoint(path) if path.with_suffix(".json").exists() else load_pretrained(name)
-    if args.label is not None and not 0 <= args.label <= 9:
-        raise ValueError(f"--label must be a digit 0..9 (leave it out for one row per digit), got {args.label}")
-    labels = args.label if args.label is not None else torch.arange(args.n) % 10
-    started = time.perf_counter()
-    images = sample(model.to(env.pick_device()), args.n, labels, sampler=args.sampler, steps=args.steps,
-                    guidance=args.guidance, eta=args.eta, generator=torch.Generator().manual_seed(args.seed),
-                    progress=True)
-    seconds = time.perf_counter() - started
-    out = save_png(grid_array(images, nrow=min(10, args.n)), args.out, scale=args.scale)
-    what = f"digit {args.label}" if args.label is not None else "digits 0-9"
-    print(f"wrote {args.n} samples ({what}, {args.sampler}-{args.steps}, guidance w={args.guidance}, "
-          f"seed {args.seed}) from {card['name']} to {out} in {seconds:.1f} s")
-    return 0
-
-
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 
 
@@ -303,8 +243,7 @@ def cmd_grade(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from aigc_course.models.style import StyleConfig
-    from aigc_course.recipes.vae import VAE_PRESETS
-    from aigc_course.recipes.gpt import GPT_PRESETS
+    from aigc_course.recipes import FAMILIES
 
     parser = argparse.ArgumentParser(prog="python -m aigc_course", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -315,11 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--update", action="store_true", help="recompute sizes and sha256 of registered files")
     a.set_defaults(run=cmd_assets)
     t = sub.add_parser("train", help="train a model (reproduces a shipped checkpoint)")
-    t.add_argument("family", choices=["vae", "classifier", "gan", "diffusion", "gpt"])
-    t.add_argument("--preset", help=f"vae: {', '.join(VAE_PRESETS)} (default vae_conv16); "
-                                    "classifier: digit_classifier; gan: dcgan (default), cgan, toy_vanilla, toy_r1, "
-                                    "toy_wgan_gp; diffusion: ddpm_digits; "
-                                    f"gpt: {', '.join(GPT_PRESETS)} (default gpt_char)")
+    t.add_argument("family", choices=list(FAMILIES))
+    t.add_argument("--preset", help="; ".join(f"{name}: {', '.join(f.presets)} (default {f.default})"
+                                              for name, f in FAMILIES.items()))
     t.add_argument("--out", help="checkpoint path without suffix, e.g. data/checkpoints/vae_conv16")
     t.add_argument("--epochs", type=int)
     t.add_argument("--seed", type=int)
@@ -335,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--prompt", required=True)
     gen.add_argument("--checkpoint", default="gpt_char",
                      help="a shipped name (gpt_char; tang_lora = gpt_char + the Tang-poem LoRA) or a checkpoint path")
-    gen.add_argument("--adapter", help="a LoRA adapter (shipped name or path) to apply to its base model")
+    gen.add_argument("--adapter", help="a LoRA adapter (shipped name or path), applied to the base model its card "
+                                       "names (the same as passing it as --checkpoint)")
     gen.add_argument("--max-new-tokens", type=int, default=200)
     gen.add_argument("--temperature", type=float, default=0.8)
     gen.add_argument("--top-k", type=int)

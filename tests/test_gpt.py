@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from aigc_course.models.gpt import (GPT, GPTConfig, KVCache, apply_repetition_penalty, attention_manual,
-                                    causal_mask, from_hf, load_gpt2_weights, next_token_distribution, to_hf,
-                                    top_k_filter, top_p_filter, use_decoding_layout)
+                                    causal_mask, next_token_distribution, top_k_filter, top_p_filter,
+                                    use_decoding_layout)
+from aigc_course.models.gpt_hf import from_hf, load_gpt2_weights, to_hf
 from aigc_course.models.lora import LoRAConfig, LoRALinear, add_lora, lora_forward, lora_state_dict, merge_lora
 from aigc_course.data.tokenizers import ByteTokenizer, GPT2Tokenizer, bytes_to_unicode, gpt2_files
 
@@ -215,9 +216,24 @@ def test_kv_cached_greedy_equals_uncached_exactly():
     torch.manual_seed(0)
     model = GPT(small_config(block_size=64)).eval()
     prompt = torch.randint(0, 101, (2, 5))
-    uncached = model.generate(prompt, 24, greedy=True, use_cache=False)  # first: before the decoding layout
+    uncached = model.generate(prompt, 24, greedy=True, use_cache=False)
     cached = model.generate(prompt, 24, greedy=True, use_cache=True)
     assert torch.equal(cached, uncached)
+    use_decoding_layout(model)  # the opt-in layout changes speed, not tokens
+    assert torch.equal(model.generate(prompt, 24, greedy=True, use_cache=True), uncached)
+
+
+def test_generate_leaves_the_weights_layout_alone():
+    """Without the opt-in, generating reads the weights and changes nothing about them."""
+    model = GPT(small_config(block_size=64)).eval()
+    before = {n: (p.stride(), p.data_ptr()) for n, p in model.named_parameters()}
+    with torch.inference_mode():  # as the benchmark and the explorer call it
+        model.generate(torch.zeros(1, 3, dtype=torch.long), 8, greedy=True, use_cache=True)
+    model.generate(torch.zeros(1, 3, dtype=torch.long), 8, temperature=0.8, top_k=5, use_cache=True)
+    assert {n: (p.stride(), p.data_ptr()) for n, p in model.named_parameters()} == before
+    # nn.Linear's own (out, in) row-major layout: c_fc is (128, 32), so one row step is 32 elements
+    assert model.transformer.h[0].mlp.c_fc.weight.stride() == (32, 1)
+    assert model.transformer.wte.weight.stride() == (32, 1)
 
 
 def test_decoding_layout_changes_memory_not_values(tmp_path):

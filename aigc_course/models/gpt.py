@@ -14,22 +14,21 @@ Causal self-attention (因果自注意力) lets position t look only at position
 <= t: softmax(Q K^T / sqrt(d) + M) V with M = -inf above the diagonal.
 
 Module and parameter names follow Hugging Face's ``GPT2LMHeadModel``
-(``transformer.h.0.attn.c_attn.weight`` ...), so :func:`from_hf` only has to
-transpose the four projection matrices per block (Hugging Face stores them as
-``Conv1D`` with shape (in, out); ``nn.Linear`` stores (out, in)). The same
-random weights give the same logits to 1e-4 (tests/test_gpt.py) for the small
-config and the full 124M one.
+(``transformer.h.0.attn.c_attn.weight`` ...), so converting weights either way
+is short: :mod:`aigc_course.models.gpt_hf` (``from_hf``, ``to_hf``,
+``load_gpt2_weights``).
 
 Generation (``GPT.generate``) supports greedy decoding, temperature, top-k,
 top-p (nucleus) sampling and a repetition penalty, with a key/value cache
 (KV 缓存) so each new token costs one position's work instead of the whole
 prefix's. The sampling filters are pure functions on logits.
+:func:`use_decoding_layout` is an opt-in speed trick for batch-1 decoding on
+some CPUs; ``generate`` never applies it by itself.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -237,6 +236,9 @@ class GPT(nn.Module):
         and values, so a step feeds one token instead of the whole sequence;
         when the context would pass ``block_size`` we fall back to the sliding
         window without a cache.
+
+        The weights are only read: their values and memory layout stay as they
+        are (for the opt-in (in, out) layout, call :func:`use_decoding_layout` first).
         """
         if max_new_tokens < 0:
             raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
@@ -247,7 +249,6 @@ class GPT(nn.Module):
         fits = idx.size(1) + max_new_tokens <= self.config.block_size
         cache = None
         if use_cache and fits:
-            use_decoding_layout(self)
             p = next(self.parameters())
             cache = KVCache(self.config, idx.size(0), idx.size(1) + max_new_tokens, p.device, p.dtype)
         feed = idx
@@ -269,19 +270,25 @@ class GPT(nn.Module):
 
 
 def use_decoding_layout(model: nn.Module) -> None:
-    """Store every Linear weight and the token embedding transposed in memory, for fast batch-1 decoding.
+    """Opt-in speed trick: store every Linear weight and the token embedding transposed in memory.
 
-    A cached decoding step multiplies one row vector by every weight matrix once,
-    so its speed is set by how fast the CPU streams ~500 MB of weights (124M
-    model, fp32) from memory, not by arithmetic. For that vector-times-matrix
-    product, MKL reads a matrix stored as (in, out) about 20% faster than the
-    (out, in) that ``nn.Linear`` keeps (``benchmarks/gpt2.py`` measures it).
+    Nothing calls this for you (``GPT.generate`` leaves the weights as they
+    are); call it once on a model you are about to decode with, batch 1, on a CPU.
+
+    Why it can help: a cached decoding step multiplies one row vector by every
+    weight matrix once, so its speed is set by how fast the CPU streams the
+    weights (~500 MB for the 124M model in fp32) from memory, not by arithmetic.
+    For that vector-times-matrix product the matrix library may read a matrix
+    stored as (in, out) faster than the (out, in) that ``nn.Linear`` keeps.
+    Whether it does depends on the CPU: ``benchmarks/gpt2.py`` measured 1.23x on
+    an AMD EPYC and 0.97x (no gain) on an Intel Xeon, both with 2 cores; run
+    it to see the ratio on yours (it prints the CPU's name next to it).
     OpenAI's GPT-2 code stored its weights as (in, out) too (the "Conv1D"
     that ``transformers`` still copies), but for its own reasons.
 
     Only the memory layout changes: each weight keeps its shape (out, in) and its
     values, ``weight.t()`` becomes a contiguous (in, out) matrix, and ``F.linear``
-    picks the faster kernel by itself. Outputs are the same up to float rounding
+    picks the matching kernel by itself. Outputs are the same up to float rounding
     order, the Parameter objects stay the same (an optimiser holding them keeps
     working), and saving makes tensors contiguous again. Calling it twice is a no-op.
     """
@@ -350,97 +357,3 @@ def next_token_distribution(logits: torch.Tensor, temperature: float = 1.0, top_
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     return F.softmax(filter_logits(logits / temperature, top_k, top_p), dim=-1)
-
-
-# --- Hugging Face interoperability --------------------------------------------------------------------
-
-_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-
-
-def config_from_hf(hf_config) -> GPTConfig:
-    """Our GPTConfig from a ``transformers.GPT2Config`` (or its dict)."""
-    get = hf_config.get if isinstance(hf_config, dict) else lambda k, d=None: getattr(hf_config, k, d)
-    return GPTConfig(vocab_size=get("vocab_size"), block_size=get("n_positions"), n_layer=get("n_layer"),
-                     n_head=get("n_head"), n_embd=get("n_embd"), layer_norm_eps=get("layer_norm_epsilon", 1e-5))
-
-
-def state_dict_from_hf(hf_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Map a ``GPT2LMHeadModel`` (or ``GPT2Model``) state dict onto ours: transpose the Conv1D weights.
-
-    Hugging Face's ``Conv1D`` computes x @ W + b with W of shape (in, out);
-    ``nn.Linear`` computes x @ W^T + b with W (out, in). Attention-mask buffers
-    (``attn.bias``, ``attn.masked_bias`` in older versions) are dropped: we build the mask on the fly.
-    """
-    out = {}
-    for key, value in hf_state.items():
-        if key.endswith((".attn.bias", ".attn.masked_bias")) or key == "lm_head.weight":
-            continue  # lm_head.weight is the (tied) token embedding
-        name = key if key.startswith(("transformer.", "lm_head.")) else f"transformer.{key}"
-        out[name] = value.t().contiguous() if name.endswith(_CONV1D) else value
-    return out
-
-
-def from_hf(hf_model) -> GPT:
-    """Our GPT with the weights of a ``transformers.GPT2LMHeadModel``."""
-    model = GPT(config_from_hf(hf_model.config))
-    model.load_state_dict(state_dict_from_hf(hf_model.state_dict()))
-    return model.eval()
-
-
-def to_hf(model: GPT):
-    """A ``transformers.GPT2LMHeadModel`` with our weights (needs the ``transformers`` package)."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    c = model.config
-    hf = GPT2LMHeadModel(GPT2Config(vocab_size=c.vocab_size, n_positions=c.block_size, n_embd=c.n_embd,
-                                    n_layer=c.n_layer, n_head=c.n_head, layer_norm_epsilon=c.layer_norm_eps,
-                                    resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-                                    activation_function="gelu_new"))
-    state = {k: (v.t().contiguous() if k.endswith(_CONV1D) else v) for k, v in model.state_dict().items()}
-    missing, unexpected = hf.load_state_dict(state, strict=False)
-    hf.tie_weights()
-    if unexpected or any(not k.endswith((".attn.bias", ".attn.masked_bias", "lm_head.weight")) for k in missing):
-        raise ValueError(f"weight names do not match GPT2LMHeadModel: missing {missing}, unexpected {unexpected}")
-    return hf.eval()
-
-
-def load_gpt2_weights(path: str | Path) -> GPT:
-    """Load real GPT-2 weights you already have: a Hugging Face folder or a ``.safetensors`` file.
-
-    ``path`` may be a folder saved by ``save_pretrained`` (``config.json`` plus
-    ``model.safetensors`` or ``pytorch_model.bin``) or a single safetensors file
-    (with a ``config.json`` next to it, else the 124M shape is assumed).
-    The course never downloads GPT-2's weights (about 500 MB): get them
-    yourself, e.g. with ``huggingface-cli download gpt2`` on a machine with
-    network access, and point this function at the folder.
-    """
-    import json
-
-    from safetensors.torch import load_file
-
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist. The course never downloads GPT-2's weights; "
-                                "download them yourself (e.g. `huggingface-cli download gpt2 --local-dir DIR`) "
-                                "and pass that folder or its model.safetensors")
-    folder = path if path.is_dir() else path.parent
-    if path.is_dir():
-        candidates = [path / "model.safetensors", path / "pytorch_model.bin"]
-        weights = next((c for c in candidates if c.exists()), None)
-        if weights is None:
-            raise FileNotFoundError(f"{path} holds neither model.safetensors nor pytorch_model.bin: "
-                                    "point at a folder written by save_pretrained / huggingface-cli download")
-    else:
-        weights = path
-    config_file = folder / "config.json"
-    config = config_from_hf(json.loads(config_file.read_text())) if config_file.exists() else GPTConfig()
-    if weights.suffix == ".safetensors":
-        state = load_file(weights)
-    else:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-    model = GPT(config)
-    try:
-        model.load_state_dict(state_dict_from_hf(state))
-    except (RuntimeError, KeyError) as err:
-        raise ValueError(f"{weights} does not hold GPT-2 weights matching {config}: {err}") from err
-    return model.eval()

@@ -1,9 +1,14 @@
 """Load any course model by name or path: the one place that knows every model family.
 
-``load("vae_mlp2d")`` verifies a shipped checkpoint against the asset registry;
-``load("runs/my_vae")`` reads one you trained. Both rebuild the model from its
-card (kind + config) and load the safetensors weights, so loading never runs
-code from a file.
+    model, card = load("vae_mlp2d")        # a shipped checkpoint, verified against the asset registry
+    model, card = load("runs/my_vae")      # one you trained (runs/my_vae.json + .safetensors)
+    model, card = load("tang_lora")        # an adapter: its base model (gpt_char) with the LoRA merged in
+    model, card = load("tang_lora", merge=False)   # ... or attached, as a separate low-rank path
+
+Every checkpoint, adapters included, comes back through :func:`load`: the card
+says which model class to build (``kind`` + ``config``) and the safetensors
+weights fill it, so loading never runs code from a file. An adapter's card
+names its ``base`` checkpoint, which is loaded the same way first.
 """
 from __future__ import annotations
 
@@ -12,11 +17,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from aigc_course.core.checkpoints import read_checkpoint, shipped_checkpoint
+from aigc_course.core.checkpoints import find_checkpoint, read_checkpoint, shipped_checkpoint
 from aigc_course.models.classifier import ClassifierConfig, DigitClassifier
 from aigc_course.models.diffusion import UNet, UNetConfig
 from aigc_course.models.gan import DCGAN, DCGANConfig, ToyGAN, ToyGANConfig
 from aigc_course.models.gpt import GPT, GPTConfig
+from aigc_course.models.lora import LORA_ADAPTER, LoRAConfig, add_lora, merge_lora
 from aigc_course.models.vae import VAE, VAEConfig
 
 MODELS = {"VAE": (VAE, VAEConfig), "DigitClassifier": (DigitClassifier, ClassifierConfig),
@@ -27,27 +33,57 @@ MODELS = {"VAE": (VAE, VAEConfig), "DigitClassifier": (DigitClassifier, Classifi
 def build_model(kind: str, config: dict) -> nn.Module:
     """Instantiate model class ``kind`` (e.g. "VAE") from a plain config dict."""
     if kind not in MODELS:
-        raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(MODELS)}")
+        raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(MODELS)} and the adapter {LORA_ADAPTER}")
     model_cls, config_cls = MODELS[kind]
     return model_cls(config_cls(**config))
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """Rebuild the model described by ``path``.json, load ``path``.safetensors; return (model in eval mode, card)."""
+def apply_lora_adapter(base: nn.Module, tensors: dict[str, torch.Tensor], card: dict, merge: bool = True,
+                       ) -> nn.Module:
+    """Wrap ``base``'s target layers in LoRA (config from ``card["lora"]``), load ``tensors`` into them (in place).
+
+    ``merge=True`` folds each update (alpha / r) B A into its weight, so the
+    model costs what the base costs; ``merge=False`` keeps the low-rank paths
+    separate (trainable, e.g. to compare merged and unmerged outputs).
+    """
+    model = add_lora(base, LoRAConfig(**card["lora"]))
+    try:
+        missing, unexpected = model.load_state_dict(tensors, strict=False)
+    except RuntimeError as err:  # a tensor of the wrong shape: another base model
+        raise ValueError(f"adapter {card.get('name')} does not fit base {card.get('base')}: {err}") from err
+    if unexpected or any(".lora_" in k for k in missing):
+        raise ValueError(f"adapter {card.get('name')} does not fit base {card.get('base')}: "
+                         f"unexpected {unexpected}, missing {[k for k in missing if '.lora_' in k]}")
+    return merge_lora(model) if merge else model
+
+
+def _load_files(path: Path, device: str | torch.device, merge: bool) -> tuple[nn.Module, dict]:
     state, card = read_checkpoint(path)
-    model = build_model(card["kind"], card["config"])
-    model.load_state_dict(state)
+    if card["kind"] == LORA_ADAPTER:
+        base, _ = load(card["base"], merge=merge)
+        model = apply_lora_adapter(base, state, card, merge)
+    else:
+        model = build_model(card["kind"], card["config"])
+        model.load_state_dict(state)
     return model.to(device).eval(), card
 
 
+def load(name_or_path: str | Path, device: str | torch.device = "cpu", *, merge: bool = True,
+         ) -> tuple[nn.Module, dict]:
+    """A checkpoint by path (``runs/cgan``) or shipped name (``"cgan"``): (model in eval mode, card).
+
+    A path wins when its files exist; a name that is neither gives one
+    ``FileNotFoundError`` naming both possibilities. ``merge`` only matters
+    for adapters (see :func:`apply_lora_adapter`).
+    """
+    return _load_files(find_checkpoint(name_or_path), device, merge)
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """:func:`load` for a path only (``path``.json + ``path``.safetensors): never looks up a shipped name."""
+    return _load_files(Path(path).with_suffix(""), device, merge=True)
+
+
 def load_pretrained(name: str, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """Load a checkpoint shipped with the course, e.g. ``"vae_mlp2d"``; both files are verified first."""
-    return load_checkpoint(shipped_checkpoint(name), device)
-
-
-def load(name_or_path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """A shipped checkpoint's name (``"cgan"``) or a path to one you trained (``runs/cgan``): (model, card)."""
-    text = str(name_or_path)
-    if "/" in text or "\\" in text or Path(text).with_suffix(".json").exists():
-        return load_checkpoint(text, device)
-    return load_pretrained(text, device)
+    """:func:`load` for a shipped name only (``"vae_mlp2d"``): both files are verified against the registry."""
+    return _load_files(shipped_checkpoint(name), device, merge=True)

@@ -11,6 +11,10 @@ random. Only A and B train: for a (768, 2304) projection with r = 8 that is
 24,576 numbers instead of 1.77 million. After training, ``merge()`` folds
 ``(alpha / r) B A`` into W, so inference costs nothing extra.
 
+An adapter is saved alone (:func:`lora_state_dict`, a few hundred kB, with
+``core.checkpoints.save_adapter``) and loaded onto its base model by
+``models.hub.load("tang_lora")``.
+
 The paper adapts the attention projections (W_q, W_v; GPT-3 175B with r = 4
 matched full fine-tuning). In GPT-2 Q, K and V come from one matrix
 (``attn.c_attn``); we adapt it and the output projection ``attn.c_proj``.
@@ -23,6 +27,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+LORA_ADAPTER = "LoRAAdapter"  # the ``kind`` on a LoRA adapter's card (core.checkpoints.save_adapter)
 
 
 @dataclass

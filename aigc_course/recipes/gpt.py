@@ -15,7 +15,6 @@ Chinese characters, most of them seen a handful of times.
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from contextlib import nullcontext
@@ -24,16 +23,14 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from aigc_course.core.assets import asset_path, check_file, data_dir, sha256sum
-from aigc_course.core.checkpoints import CHECKPOINT_DIR, read_card, save_checkpoint
+from aigc_course.core.checkpoints import save_adapter, save_checkpoint
 from aigc_course.models.hub import load_pretrained
 from aigc_course.data.corpora import load_corpus, random_batch, sequential_batches, split_text
 from aigc_course.core.env import hardware_summary, pick_device, seed_everything
 from aigc_course.models.gpt import GPT, GPTConfig
-from aigc_course.models.lora import LoRAConfig, add_lora, lora_state_dict, merge_lora, trainable_parameters
+from aigc_course.models.lora import LORA_ADAPTER, LoRAConfig, add_lora, lora_state_dict, trainable_parameters
 from aigc_course.data.tokenizers import ByteTokenizer, SubsetTokenizer
 
 POEM_BOUNDARY = "\n\n"
@@ -343,41 +340,10 @@ def finetune_gpt(recipe: GPTRecipe, *, base: GPT | None = None, out: str | Path 
 
 def save_lora_adapter(model: GPT, out: str | Path, recipe: GPTRecipe, results: dict, command: str,
                       history: dict) -> Path:
-    """Write the adapter tensors (NAME.safetensors, a few hundred kB) and a card naming the base model."""
-    out = Path(out).with_suffix("")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    weights = out.with_suffix(".safetensors")
-    save_file(lora_state_dict(model), weights)
-    card = {"name": out.name, "kind": "LoRAAdapter", "base": recipe.base, "lora": asdict(recipe.lora),
-            "weights": weights.name, "weights_sha256": sha256sum(weights),
-            "parameters": results["trainable_parameters"], **_card(recipe, results, command, history)}
-    card_path = out.with_suffix(".json")
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
-    return card_path
+    """Write the adapter tensors (NAME.safetensors, ~100 kB) and a card naming the base model.
 
-
-def load_lora_model(adapter: str | Path, *, merge: bool = True, base: GPT | None = None) -> tuple[GPT, dict]:
-    """The base GPT with a LoRA adapter applied: a shipped name (``"tang_lora"``) or a path.
-
-    ``merge=True`` folds the adapter into the weights (plain GPT cost at
-    inference); ``merge=False`` keeps the two paths, e.g. to compare them.
+    Load it back, applied to its base, with ``models.hub.load(out)``.
     """
-    path = Path(adapter)
-    if not path.with_suffix(".json").exists():
-        for suffix in (".json", ".safetensors"):
-            asset_path(f"{CHECKPOINT_DIR}/{adapter}{suffix}")
-        path = data_dir() / CHECKPOINT_DIR / str(adapter)
-    path = path.with_suffix("")
-    card = read_card(path)
-    if card.get("kind") != "LoRAAdapter":
-        raise ValueError(f"{path}.json is not a LoRA adapter card (kind {card.get('kind')!r})")
-    weights = check_file(path.with_suffix(".safetensors"), card["weights_sha256"], what=f"adapter {path.name}")
-    if base is None:
-        base, _ = load_pretrained(card["base"])
-    model = add_lora(base, LoRAConfig(**card["lora"]))
-    missing, unexpected = model.load_state_dict(load_file(weights), strict=False)
-    if unexpected or any(".lora_" in k for k in missing):
-        raise ValueError(f"adapter {path.name} does not fit base {card['base']}: unexpected {unexpected}")
-    if merge:
-        merge_lora(model)
-    return model.eval(), card
+    return save_adapter(lora_state_dict(model), out, {
+        "kind": LORA_ADAPTER, "base": recipe.base, "lora": asdict(recipe.lora),
+        **_card(recipe, results, command, history)})
