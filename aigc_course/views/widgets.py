@@ -542,7 +542,8 @@ class StyleExplorer:
 
     def _run(self, size: int, steps: int):
         from aigc_course.data.images import load_image
-        from aigc_course.models.style import stylize, to_uint8
+        from aigc_course.models.style import to_uint8
+        from aigc_course.train.stylize import stylize
 
         config = self.current_config(size, steps)
         self.progress.max, self.progress.value = steps, 0
