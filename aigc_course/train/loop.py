@@ -162,6 +162,50 @@ def _plan(data, steps: int | None, epochs: int | None) -> tuple[Callable[[], Ite
     return (lambda: data), total, epochs
 
 
+def _make_optimizers(model: nn.Module, optimizer, lr: float) -> dict[str, torch.optim.Optimizer]:
+    factories = optimizer if isinstance(optimizer, Mapping) else {"optimizer": optimizer or adam(lr)}
+    optimizers = {name: make(model) for name, make in factories.items()}
+    for opt in optimizers.values():
+        for group in opt.param_groups:
+            group.setdefault("initial_lr", group["lr"])  # the base rate the schedule multiplies
+    return optimizers
+
+
+def _loss_step(step: Callable, state: State, bf16: bool, grad_clip: float | None) -> Callable[[Any], dict]:
+    """batch -> logs for a loss step: one ``optimizer.step(closure)``, the closure as L-BFGS needs it."""
+    params = [p for p in state.model.parameters() if p.requires_grad]
+
+    def run(batch) -> dict[str, float]:
+        logs: dict[str, float] = {}
+
+        def closure() -> torch.Tensor:  # L-BFGS may call it several times per step; Adam once
+            state.optimizer.zero_grad(set_to_none=True)
+            with autocast(state.device, bf16):
+                out = step(state.model, batch)
+            loss, extra = out if isinstance(out, tuple) else (out, {})
+            loss.backward()
+            if grad_clip:
+                torch.nn.utils.clip_grad_norm_(params, grad_clip)
+            logs.clear()
+            logs.update({"loss": loss.item(), **extra})
+            return loss
+
+        state.optimizer.step(closure)
+        return logs
+    return run
+
+
+def _set_lr(state: State, schedule: Callable[[State], float] | None) -> float:
+    factor = schedule(state) if schedule is not None else 1.0
+    for opt in state.optimizers.values():
+        for group in opt.param_groups:
+            group["lr"] = group["initial_lr"] * factor
+    return state.optimizer.param_groups[0]["lr"]
+
+
+_END = object()
+
+
 def fit(model: nn.Module, step: Callable, data=None, *, steps: int | None = None, epochs: int | None = None,
         lr: float = 1e-3, optimizer: OptimizerFactory | Mapping[str, OptimizerFactory] | None = None,
         schedule: Callable[[State], float] | None = None, callbacks: Iterable = (),
@@ -181,27 +225,13 @@ def fit(model: nn.Module, step: Callable, data=None, *, steps: int | None = None
     epoch_batches, total, epochs = _plan(data, steps, epochs)
     device = torch.device(device)
     model.to(device)
-    several = isinstance(optimizer, Mapping)
-    factories = optimizer if several else {"optimizer": optimizer or adam(lr)}
-    optimizers = {name: make(model) for name, make in factories.items()}
-    for opt in optimizers.values():
-        for group in opt.param_groups:
-            group.setdefault("initial_lr", group["lr"])
-    params = [p for p in model.parameters() if p.requires_grad]
-    state = State(model, optimizers, History(), device, total, max_seconds, list(callbacks))
+    state = State(model, _make_optimizers(model, optimizer, lr), History(), device, total, max_seconds,
+                  list(callbacks))
+    if isinstance(optimizer, Mapping):
+        train_step = lambda batch: dict(step(model, batch, state.optimizers))  # noqa: E731  (an update step)
+    else:
+        train_step = _loss_step(step, state, bf16, grad_clip)
     bar = tqdm(total=total, desc=desc, unit="step", disable=not progress)
-
-    def closure() -> torch.Tensor:  # a loss step: what L-BFGS may call several times per step
-        state.optimizer.zero_grad(set_to_none=True)
-        with autocast(device, bf16):
-            out = step(model, batch)
-        loss, logs = out if isinstance(out, tuple) else (out, {})
-        loss.backward()
-        if grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, grad_clip)
-        state.logs = {"loss": loss.item(), **logs}
-        return loss
-
     state.notify("on_fit_start")
     while not state.stop:
         state.epoch += 1
@@ -209,33 +239,23 @@ def fit(model: nn.Module, step: Callable, data=None, *, steps: int | None = None
         batches = iter(epoch_batches())
         while not state.stop:
             started = time.perf_counter()
-            try:
-                batch = _to_device(next(batches), device)
-            except StopIteration:
+            batch = next(batches, _END)
+            if batch is _END:
                 break
-            factor = schedule(state) if schedule is not None else 1.0
-            for opt in optimizers.values():
-                for group in opt.param_groups:
-                    group["lr"] = group["initial_lr"] * factor
-            lr_now = state.optimizer.param_groups[0]["lr"]
-            if several:
-                state.logs = dict(step(model, batch, optimizers))
-            else:
-                state.optimizer.step(closure)
+            lr_now = _set_lr(state, schedule)
+            state.logs = train_step(_to_device(batch, device))
             state.step += 1
             state.history.steps.append({"step": state.step, "epoch": state.epoch, "lr": lr_now, **state.logs})
             state.seconds += time.perf_counter() - started
             bar.set_postfix({k: f"{v:.3g}" for k, v in list(state.logs.items())[:3]}, refresh=False)
             bar.update()
             state.notify("on_step")
-            if (total is not None and state.step >= total and epochs is None) or \
-                    (max_seconds is not None and state.seconds >= max_seconds):
-                state.stop = True
+            state.stop = state.stop or (epochs is None and state.step >= total) or \
+                (max_seconds is not None and state.seconds >= max_seconds)
         if state.step == 0:
             raise ValueError("data gave no batches")
         state.notify("on_epoch_end")
-        if epochs is not None and state.epoch >= epochs:
-            state.stop = True
+        state.stop = state.stop or (epochs is not None and state.epoch >= epochs)
     bar.close()
     state.history.seconds = state.seconds
     state.notify("on_fit_end")
