@@ -206,6 +206,23 @@ def test_exercise_checks_accept_the_package_functions(capsys):
     assert lines[3].startswith("Exercise 3.1 Gram matrix: not yet")
 
 
+def test_bf16_supported_reads_the_cpu_flags(monkeypatch):
+    import io
+
+    from aigc_course.core import env
+
+    def cpuinfo(flags):
+        return lambda path, *a, **k: io.StringIO(f"processor\t: 0\nflags\t\t: fpu sse2 {flags}\n")
+
+    monkeypatch.setattr("builtins.open", cpuinfo("avx2 avx512f amx_bf16 amx_tile"))
+    assert env.bf16_supported("cpu")
+    monkeypatch.setattr("builtins.open", cpuinfo("avx2 avx512f avx512_bf16"))
+    assert env.bf16_supported("cpu")
+    monkeypatch.setattr("builtins.open", cpuinfo("avx2 avx512f"))  # AVX-512 without its bf16 extension
+    assert not env.bf16_supported("cpu")
+    assert not env.bf16_supported("mps")
+
+
 # ------------------------------------------------------------------ stylize()
 
 @pytest.mark.parametrize("optimizer, lr", [("lbfgs", 1.0), ("adam", 0.05)])
