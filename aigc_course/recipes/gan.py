@@ -125,6 +125,12 @@ def train_toy_gan(recipe: ToyRecipe, *, snapshot_every: int = 100, n_samples: in
         torch.set_num_threads(threads)
 
 
+def players_adam(lr: float, betas: tuple[float, float]) -> dict:
+    """Optimiser factories for ``fit``: one Adam for G, one for D, each over its own player's weights."""
+    return {"g": lambda m: torch.optim.Adam(m.generator.parameters(), lr=lr, betas=betas),
+            "d": lambda m: torch.optim.Adam(m.discriminator.parameters(), lr=lr, betas=betas)}
+
+
 def toy_gan_step(recipe: ToyRecipe):
     """The update step for ``fit``: ``critic_steps`` updates of D, then one of G (batch from :func:`toy_batches`)."""
     def step(model: ToyGAN, batch, optimizers) -> dict[str, float]:
@@ -158,11 +164,8 @@ def _train_toy_gan(recipe: ToyRecipe, snapshot_every: int, n_samples: int, grid:
     gy, gx = torch.meshgrid(axis.flip(0), axis, indexing="ij")  # row 0 at the top (y = +span)
     grid_xy = torch.stack([gx, gy], dim=-1).view(-1, 2)
     frames = Snapshot(lambda s: _toy_snapshot(recipe, s.model, s.step, z_fixed, grid_xy, grid), every=snapshot_every)
-    adam = {name: (lambda m, name=name: torch.optim.Adam(getattr(m, name).parameters(), lr=recipe.lr,
-                                                         betas=recipe.betas))
-            for name in ("generator", "discriminator")}
     history = fit(model, toy_gan_step(recipe), toy_batches(recipe, model.latent_dim, gen), steps=recipe.steps,
-                  optimizer={"g": adam["generator"], "d": adam["discriminator"]}, callbacks=[frames],
+                  optimizer=players_adam(recipe.lr, recipe.betas), callbacks=[frames],
                   progress=progress, desc=f"toy GAN ({recipe.loss})")
     return ToyRun(recipe, model.eval(), frames.snapshots, history, history.seconds, span)
 
@@ -278,12 +281,9 @@ def train_gan(recipe: GANRecipe, *, out: str | Path | None = None, command: str 
     fixed_labels = (torch.arange(16) % 10).to(device) if model.conditional else None
     samples = Snapshot(lambda s: s.model.generate(z_fixed, fixed_labels).cpu(), unit="epoch", at_start=False,
                        final=False)
-    adam = {name: (lambda m, name=name: torch.optim.Adam(getattr(m, name).parameters(), lr=recipe.lr,
-                                                         betas=recipe.betas))
-            for name in ("generator", "discriminator")}
     started = time.perf_counter()
     history = fit(model, gan_step(gen, recipe.bf16), train_loader, epochs=recipe.epochs,
-                  optimizer={"g": adam["generator"], "d": adam["discriminator"]}, callbacks=[samples, *callbacks],
+                  optimizer=players_adam(recipe.lr, recipe.betas), callbacks=[samples, *callbacks],
                   device=device, max_seconds=max_seconds, progress=progress, desc="GAN training")
     train_seconds = time.perf_counter() - started
     model = model.cpu().eval()
