@@ -197,7 +197,8 @@ def cmd_generate(args) -> int:
 
 
 def cmd_stylize(args) -> int:
-    from aigc_course.models.style import StyleConfig, stylize, to_uint8
+    from aigc_course.models.style import StyleConfig, to_uint8
+    from aigc_course.train.stylize import stylize
     env.set_threads(args.threads)
     config = StyleConfig(size=args.size, steps=args.steps, style_weight=args.style_weight,
                          content_weight=args.content_weight, tv_weight=args.tv_weight, optimizer=args.optimizer,

@@ -34,8 +34,9 @@ from aigc_course.models.gpt import GPT, GPTConfig, use_decoding_layout
 from aigc_course.models.gpt_hf import to_hf
 from aigc_course.data.corpora import random_batch
 from aigc_course.recipes.gpt import (GPT_PRESETS, GPTRecipe, configure_optimizer, encode_corpus, finetune_gpt,
-                                     lr_at, make_tokenizer, nats_per_byte, split_corpus)
+                                     make_tokenizer, nats_per_byte, split_corpus)
 from aigc_course.data.tokenizers import ByteTokenizer
+from aigc_course.train import update, warmup_cosine
 
 
 def load() -> str:
@@ -111,12 +112,10 @@ class Run:
         return self.seconds >= self.budget or self.steps >= self.recipe.iters
 
     def lr(self) -> float:
+        """The course's warm-up + cosine schedule; by time, the cosine follows the share of the budget used."""
         r = self.recipe
-        if not self.by_time:
-            return lr_at(self.steps, r.lr, r.min_lr, r.warmup, r.iters)
-        if self.steps < r.warmup:
-            return r.lr * (self.steps + 1) / r.warmup
-        return r.min_lr + 0.5 * (r.lr - r.min_lr) * (1 + math.cos(math.pi * min(1.0, self.seconds / self.budget)))
+        progress = self.seconds / self.budget if self.by_time and self.steps >= r.warmup else None
+        return r.lr * warmup_cosine(self.steps, r.iters, warmup=r.warmup, floor=r.min_lr / r.lr, progress=progress)
 
     def step(self) -> None:
         started = time.perf_counter()
@@ -125,10 +124,7 @@ class Run:
         x, y = random_batch(self.train, self.recipe.model.block_size, self.recipe.batch_size, self.generator)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.recipe.bf16):
             _, loss = self.model(x, y)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.recipe.grad_clip)
-        self.optimizer.step()
+        update(self.optimizer, loss, self.recipe.grad_clip)
         self.steps += 1
         self.seconds += time.perf_counter() - started
 
@@ -174,7 +170,7 @@ def bench_finetune(iters: int) -> dict:
         _, history, metrics = finetune_gpt(recipe, progress=False)
         results[name] = {"trainable_parameters": metrics["trainable_parameters"],
                          "total_parameters": metrics["total_parameters"],
-                         "train_seconds": history["seconds"], "wall_seconds": round(time.perf_counter() - started, 1),
+                         "train_seconds": round(history.seconds, 1), "wall_seconds": round(time.perf_counter() - started, 1),
                          "val_loss_before": metrics["base_val_loss_tang300"],
                          "val_loss_after": metrics["val_loss_tang300"], "load": load()}
     return results

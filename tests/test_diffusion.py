@@ -225,6 +225,41 @@ def test_sampler_outputs_guidance_batches_and_errors():
             sample(model, 3, **{"label": 1, **kwargs})
 
 
+def test_train_diffusion_returns_the_ema_of_every_step(monkeypatch):
+    """The recipe's model is the EMA callback's average of the weights after each step, by hand:
+    ema_1 = initial weights, ema_n = d_n ema_{n-1} + (1 - d_n) w_{n-1}, d_n = min(decay, (1 + n) / (10 + n))."""
+    from torch.utils.data import DataLoader, Subset
+
+    from aigc_course.core.env import seed_everything
+    from aigc_course.data.digits import load_digits
+    from aigc_course.recipes import diffusion as R
+    from aigc_course.train import Snapshot, WarmupCosine, adam, fit
+
+    def loaders(batch_size, seed):  # 4 batches of 32 digits instead of the 8,000
+        data = Subset(load_digits("train"), range(128))
+        return DataLoader(data, batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed)), None
+
+    monkeypatch.setattr(R, "digit_loaders", loaders)
+    recipe = R.DiffusionRecipe(UNetConfig(channels=(8, 8, 8), time_dim=16, timesteps=100), epochs=1,
+                               batch_size=32, ema=0.5)
+    model, history, results = R.train_diffusion(recipe, eval_samples=0, progress=False)
+    assert results["steps_run"] == len(history.steps) == 4
+
+    seed_everything(recipe.seed)  # the same run, keeping the raw weights after every step
+    raw = R.UNet(recipe.model)
+    frames = Snapshot(lambda s: {k: v.clone() for k, v in s.model.state_dict().items()})
+    fit(raw, R.diffusion_step_loss(recipe), loaders(recipe.batch_size, recipe.seed)[0], epochs=1,
+        optimizer=adam(recipe.lr), schedule=WarmupCosine(floor=0.05), callbacks=[frames], progress=False)
+    ema = frames.snapshots[0]
+    for n, weights in enumerate(frames.snapshots[1:], start=2):
+        d = min(0.5, (1 + n) / (10 + n))
+        ema = {k: d * e + (1 - d) * weights[k] if e.dtype.is_floating_point else weights[k] for k, e in ema.items()}
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, ema[name], atol=1e-6, rtol=1e-5)
+    last = frames.snapshots[-1]
+    assert any(not torch.allclose(v, last[k]) for k, v in model.state_dict().items())  # not the last raw weights
+
+
 def test_checkpoint_round_trip(tmp_path):
     model = _tiny_random_unet()
     save_checkpoint(model, tmp_path / "tiny", {"metrics": {}})

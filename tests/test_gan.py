@@ -99,7 +99,8 @@ def test_a_few_discriminator_steps_lower_its_loss_on_the_toy():
 def test_toy_training_keeps_snapshots():
     from aigc_course.recipes.gan import ToyRecipe, train_toy_gan
     run = train_toy_gan(ToyRecipe(steps=20, seed=0), snapshot_every=10, n_samples=200, grid=8)
-    assert [s.step for s in run.snapshots] == [0, 10, 20] and len(run.history) == 20
+    assert [s.step for s in run.snapshots] == [0, 10, 20] and len(run.history.steps) == 20
+    assert run.history.series("step") == list(range(1, 21)) and set(run.history.steps[0]) >= {"d_loss", "g_loss"}
     assert run.snapshots[-1].surface.shape == (8, 8) and run.snapshots[-1].samples.shape == (200, 2)
     assert not torch.equal(run.snapshots[0].samples, run.snapshots[-1].samples)
     assert 0 <= run.snapshots[-1].surface.min() and run.snapshots[-1].surface.max() <= 1   # sigmoid(D)
@@ -143,6 +144,49 @@ def test_one_train_step_updates_both_players():
     assert set(logs) == {"d_loss", "g_loss", "d_real", "d_fake"} and 0 < logs["d_real"] < 1
     assert any(not torch.equal(a, b) for a, b in zip(g0, model.generator.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(d0, model.discriminator.parameters()))
+
+
+def test_gan_steps_through_fit_equal_a_hand_written_loop():
+    """fit with two optimisers and an update step makes exactly the updates of Algorithm 1 written out."""
+    from aigc_course.recipes.gan import gan_step, gan_train_step
+    from aigc_course.train import fit
+
+    batches = [(torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(i)), torch.arange(6) % 10)
+               for i in range(3)]
+
+    def fresh():
+        torch.manual_seed(0)
+        return DCGAN(DCGANConfig(latent_dim=8, channels=4, num_classes=10))
+
+    def adam(part):
+        return lambda m: torch.optim.Adam(getattr(m, part).parameters(), lr=1e-3, betas=(0.5, 0.999))
+
+    by_hand = fresh()
+    opt_g, opt_d = adam("generator")(by_hand), adam("discriminator")(by_hand)
+    gen = torch.Generator().manual_seed(7)
+    hand_logs = [gan_train_step(by_hand, opt_g, opt_d, x, y, generator=gen) for x, y in batches]
+
+    model = fresh()
+    history = fit(model, gan_step(torch.Generator().manual_seed(7), bf16=False), batches, epochs=1,
+                  optimizer={"g": adam("generator"), "d": adam("discriminator")}, progress=False)
+    assert [row["d_loss"] for row in history.steps] == [log["d_loss"] for log in hand_logs]
+    for a, b in zip(by_hand.state_dict().values(), model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.slow  # a real (time-limited) training run on the digits
+def test_train_gan_stops_on_time_and_writes_epoch_summary(tmp_path):
+    import json
+
+    from aigc_course.recipes.gan import GANRecipe, epoch_samples_path, train_gan
+    recipe = GANRecipe(DCGANConfig(latent_dim=8, channels=4, num_classes=0), epochs=3)
+    model, history, results = train_gan(recipe, out=tmp_path / "g", max_seconds=1.0, progress=False, evaluate=False)
+    assert len(history.steps) < 3 * 125 and results["epochs_run"] == history.steps[-1]["epoch"]
+    card = json.loads((tmp_path / "g.json").read_text())
+    d_loss = [row["d_loss"] for row in history.steps if row["epoch"] == 1]
+    assert card["history"]["epoch"][0] == 1
+    assert card["history"]["d_loss"][0] == pytest.approx(sum(d_loss) / len(d_loss), abs=1e-4)
+    assert epoch_samples_path(tmp_path / "g").is_file()
 
 
 def test_checkpoint_round_trip(tmp_path):

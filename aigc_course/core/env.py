@@ -60,6 +60,21 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def bf16_supported(device: torch.device | str = "cpu") -> bool:
+    """Whether bfloat16 autocast is fast here: CUDA with bf16, or a CPU with AVX-512 BF16 / AMX."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
 def report() -> dict[str, str]:
     """Versions, hardware and device: what to paste into a bug report."""
     import matplotlib

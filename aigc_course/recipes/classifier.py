@@ -11,7 +11,7 @@ from aigc_course import metrics
 from aigc_course.data.digits import digit_loaders, load_digits
 from aigc_course.core.env import pick_device, seed_everything
 from aigc_course.models.classifier import ClassifierConfig, DigitClassifier
-from aigc_course.train import History, fit
+from aigc_course.train import EvalEvery, History, adam, fit
 from aigc_course.recipes.common import _save_trained
 
 
@@ -30,6 +30,7 @@ CLASSIFIER_PRESETS = {"digit_classifier": ClassifierRecipe()}
 
 
 def classifier_step_loss(model: DigitClassifier, batch):
+    """The per-batch loss for ``fit``: cross-entropy, logging the batch accuracy."""
     x, y = batch
     logits = model(x)
     return F.cross_entropy(logits, y), {"accuracy": (logits.argmax(dim=1) == y).float().mean().item()}
@@ -48,9 +49,9 @@ def train_classifier(recipe: ClassifierRecipe, *, out: str | Path | None = None,
     train_loader, _ = digit_loaders(recipe.batch_size, seed=recipe.seed)
     test = load_digits("test")
     started = time.perf_counter()
-    history = fit(model, classifier_step_loss, train_loader, epochs=recipe.epochs, lr=recipe.lr,
-                  evaluate=lambda m: {"test_accuracy": metrics.accuracy(m, test)}, eval_every=1,
-                  device=pick_device(), progress=progress)
+    every_epoch = EvalEvery(lambda m: {"test_accuracy": metrics.accuracy(m, test)}, every=1, unit="epoch")
+    history = fit(model, classifier_step_loss, train_loader, epochs=recipe.epochs, optimizer=adam(recipe.lr),
+                  callbacks=[every_epoch], device=pick_device(), progress=progress)
     seconds = time.perf_counter() - started
     model = model.cpu().eval()
     results = {"test_accuracy": round(metrics.accuracy(model, test), 4),

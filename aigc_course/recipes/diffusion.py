@@ -12,8 +12,9 @@ from aigc_course.data.digits import digit_loaders, load_digits
 from aigc_course.core.env import pick_device, seed_everything
 from aigc_course.models.classifier import DigitClassifier
 from aigc_course.models.diffusion import NUM_CLASSES, UNet, UNetConfig, diffusion_loss, sample
-from aigc_course.train import History, fit
-from aigc_course.recipes.common import _epoch_means_precise, _save_trained
+from aigc_course.models.pixels import to_model_range
+from aigc_course.train import EMA, History, WarmupCosine, adam, fit
+from aigc_course.recipes.common import _save_trained
 
 # --- Lesson 04: diffusion -------------------------------------------------------------------------
 
@@ -25,7 +26,8 @@ class DiffusionRecipe:
     same network also learns the unconditional model (Ho & Salimans 2022 used 10-20%).
     ``ema``: decay of the exponential moving average of the weights; the EMA
     weights are the ones saved and sampled from (they give visibly cleaner digits
-    than the raw weights). ``cosine_decay`` lowers the learning rate to lr/20 over the run.
+    than the raw weights; ``train.EMA`` updates them after every step). ``cosine_decay``
+    lowers the learning rate to lr/20 over the run (``train.warmup_cosine``, no warm-up).
     """
 
     model: UNetConfig = field(default_factory=UNetConfig)
@@ -45,42 +47,11 @@ DIFFUSION_PRESETS = {
 }
 
 
-class EMA:
-    """Exponential moving average of a model's weights: ema <- decay * ema + (1 - decay) * weights.
-
-    The decay warms up as min(decay, (1 + n) / (10 + n)) so the first updates are not dominated by
-    the random initial weights.
-    """
-
-    def __init__(self, model: torch.nn.Module, decay: float):
-        import copy
-
-        self.model, self.decay, self.updates = copy.deepcopy(model).eval(), decay, 0
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
-        self.updates += 1
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        for e, p in zip(self.model.state_dict().values(), model.state_dict().values()):
-            if e.dtype.is_floating_point:
-                e.lerp_(p.to(e.device), 1 - d)
-            else:
-                e.copy_(p)
-
-
-def diffusion_step_loss(recipe: DiffusionRecipe, ema: EMA | None = None):
-    """The per-batch loss for ``fit``: the simple DDPM loss with label dropout.
-
-    The EMA is refreshed at the start of every step from the weights the previous
-    optimiser step produced (``fit`` owns the optimiser), and once more after training.
-    """
+def diffusion_step_loss(recipe: DiffusionRecipe):
+    """The per-batch loss for ``fit``: the simple DDPM loss with label dropout, on images in [-1, 1]."""
     def step(model: UNet, batch):
-        if ema is not None and model.training:
-            ema.update(model)
         x, y = batch
-        return diffusion_loss(model, 2 * x - 1, y, label_dropout=recipe.label_dropout), {}
+        return diffusion_loss(model, to_model_range(x), y, label_dropout=recipe.label_dropout), {}
     return step
 
 
@@ -113,16 +84,15 @@ def train_diffusion(recipe: DiffusionRecipe, *, out: str | Path | None = None, c
     seed_everything(recipe.seed)
     device = pick_device()
     model = UNet(recipe.model)
-    ema = EMA(model, recipe.ema)
+    ema = EMA(recipe.ema)
     train_loader, _ = digit_loaders(recipe.batch_size, seed=recipe.seed)
     started = time.perf_counter()
-    history = fit(model, diffusion_step_loss(recipe, ema), train_loader, epochs=recipe.epochs, lr=recipe.lr,
-                  device=device, max_seconds=max_seconds, progress=progress, cosine_decay=recipe.cosine_decay)
-    ema.model.to(device)
-    ema.update(model)
+    history = fit(model, diffusion_step_loss(recipe), train_loader, epochs=recipe.epochs, optimizer=adam(recipe.lr),
+                  schedule=WarmupCosine(warmup=0, floor=0.05) if recipe.cosine_decay else None, callbacks=[ema],
+                  device=device, max_seconds=max_seconds, progress=progress)
     train_seconds = time.perf_counter() - started
     model = ema.model.cpu().eval()
-    epoch_losses = [round(v, 4) for v in _epoch_means_precise(history)]
+    epoch_losses = [round(v, 4) for v in history.epoch_means()]
     results = {"final_epoch_loss": epoch_losses[-1], "train_seconds": round(train_seconds, 1),
                "epochs_run": history.steps[-1]["epoch"], "steps_run": len(history.steps)}
     if eval_samples:

@@ -11,14 +11,13 @@ from aigc_course import metrics
 from aigc_course.data.digits import digit_loaders, load_digits
 from aigc_course.core.env import pick_device, seed_everything
 from aigc_course.models.classifier import DigitClassifier
+from aigc_course.models.gan import (DCGAN, DCGANConfig, ToyGAN, ToyGANConfig, critic_loss_wasserstein,
+                                    discriminator_loss, generator_loss_nonsaturating, generator_loss_saturating,
+                                    generator_loss_wasserstein, gradient_penalty, mode_coverage, r1_penalty,
+                                    ring_centres, sample_ring)
 from aigc_course.recipes.common import _save_trained
-
-# --------------------------------------------------------------------------- GANs (lesson 02)
-
-from aigc_course.models.gan import (DCGAN, DCGANConfig, ToyGAN, ToyGANConfig,  # noqa: E402
-                                    critic_loss_wasserstein, discriminator_loss, generator_loss_nonsaturating,
-                                    generator_loss_saturating, generator_loss_wasserstein, gradient_penalty,
-                                    mode_coverage, r1_penalty, ring_centres, sample_ring)
+from aigc_course.train import History, Snapshot, fit, update
+from aigc_course.train import autocast as bf16_autocast
 
 TOY_LOSSES = ("vanilla", "saturating", "r1", "wgan-gp")
 
@@ -66,10 +65,12 @@ class ToySnapshot:
 
 @dataclass
 class ToyRun:
+    """A trained toy GAN with its replay: snapshots every few steps, the History, the seconds it took."""
+
     recipe: ToyRecipe
     model: ToyGAN
     snapshots: list[ToySnapshot]
-    history: list[dict]
+    history: History
     seconds: float
     span: float = 3.0
 
@@ -124,38 +125,49 @@ def train_toy_gan(recipe: ToyRecipe, *, snapshot_every: int = 100, n_samples: in
         torch.set_num_threads(threads)
 
 
+def players_adam(lr: float, betas: tuple[float, float]) -> dict:
+    """Optimiser factories for ``fit``: one Adam for G, one for D, each over its own player's weights."""
+    return {"g": lambda m: torch.optim.Adam(m.generator.parameters(), lr=lr, betas=betas),
+            "d": lambda m: torch.optim.Adam(m.discriminator.parameters(), lr=lr, betas=betas)}
+
+
+def toy_gan_step(recipe: ToyRecipe):
+    """The update step for ``fit``: ``critic_steps`` updates of D, then one of G (batch from :func:`toy_batches`)."""
+    def step(model: ToyGAN, batch, optimizers) -> dict[str, float]:
+        reals, zs, z_g = batch
+        for real, z in zip(reals, zs):
+            d_loss = _toy_d_loss(recipe, model, real, model.generate(z).detach())
+            update(optimizers["d"], d_loss)
+        g_loss = _toy_g_loss(recipe, model.discriminate(model.generate(z_g)))
+        update(optimizers["g"], g_loss)
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+    return step
+
+
+def toy_batches(recipe: ToyRecipe, latent_dim: int, gen: torch.Generator):
+    """Batch sampler for ``fit``: per critic step a real batch and a noise batch, then G's noise batch."""
+    def draw():
+        reals, zs = [], []
+        for _ in range(recipe.critic_steps):
+            reals.append(sample_ring(recipe.batch_size, recipe.modes, recipe.radius, recipe.std, generator=gen))
+            zs.append(torch.randn(recipe.batch_size, latent_dim, generator=gen))
+        return reals, zs, torch.randn(recipe.batch_size, latent_dim, generator=gen)
+    return draw
+
+
 def _train_toy_gan(recipe: ToyRecipe, snapshot_every: int, n_samples: int, grid: int, span: float,
                    progress: bool) -> ToyRun:
-    from tqdm.auto import tqdm
-
     gen = seed_everything(recipe.seed)
     model = ToyGAN(recipe.model)
-    opt_g = torch.optim.Adam(model.generator.parameters(), lr=recipe.lr, betas=recipe.betas)
-    opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=recipe.lr, betas=recipe.betas)
     z_fixed = torch.randn(n_samples, model.latent_dim, generator=gen)
     axis = torch.linspace(-span, span, grid)
     gy, gx = torch.meshgrid(axis.flip(0), axis, indexing="ij")  # row 0 at the top (y = +span)
     grid_xy = torch.stack([gx, gy], dim=-1).view(-1, 2)
-    snapshots = [_toy_snapshot(recipe, model, 0, z_fixed, grid_xy, grid)]
-    history = []
-    started = time.perf_counter()
-    for step in tqdm(range(1, recipe.steps + 1), desc=f"toy GAN ({recipe.loss})", disable=not progress):
-        for _ in range(recipe.critic_steps):
-            real = sample_ring(recipe.batch_size, recipe.modes, recipe.radius, recipe.std, generator=gen)
-            fake = model.generate(torch.randn(recipe.batch_size, model.latent_dim, generator=gen)).detach()
-            d_loss = _toy_d_loss(recipe, model, real, fake)
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-        fake = model.generate(torch.randn(recipe.batch_size, model.latent_dim, generator=gen))
-        g_loss = _toy_g_loss(recipe, model.discriminate(fake))
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
-        history.append({"step": step, "d_loss": d_loss.item(), "g_loss": g_loss.item()})
-        if step % snapshot_every == 0 or step == recipe.steps:
-            snapshots.append(_toy_snapshot(recipe, model, step, z_fixed, grid_xy, grid))
-    return ToyRun(recipe, model.eval(), snapshots, history, time.perf_counter() - started, span)
+    frames = Snapshot(lambda s: _toy_snapshot(recipe, s.model, s.step, z_fixed, grid_xy, grid), every=snapshot_every)
+    history = fit(model, toy_gan_step(recipe), toy_batches(recipe, model.latent_dim, gen), steps=recipe.steps,
+                  optimizer=players_adam(recipe.lr, recipe.betas), callbacks=[frames],
+                  progress=progress, desc=f"toy GAN ({recipe.loss})")
+    return ToyRun(recipe, model.eval(), frames.snapshots, history, history.seconds, span)
 
 
 @dataclass
@@ -193,23 +205,34 @@ def gan_train_step(model: DCGAN, opt_g, opt_d, real: torch.Tensor, labels: torch
     fake_labels = None
     if model.conditional:
         fake_labels = torch.randint(model.config.num_classes, (b,), generator=generator).to(device)
-    ctx = torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast)
     z = torch.randn(b, model.latent_dim, generator=generator).to(device)
-    with ctx:
+    with bf16_autocast(device, autocast):
         fake = model.generate_raw(z, fake_labels)
         real_logits = model.discriminate(x, labels).float()
         fake_logits = model.discriminate(fake.detach(), fake_labels).float()
         d_loss = discriminator_loss(real_logits, fake_logits)
-    opt_d.zero_grad(set_to_none=True)
-    d_loss.backward()
-    opt_d.step()
-    with ctx:
+    update(opt_d, d_loss)
+    with bf16_autocast(device, autocast):
         g_loss = generator_loss_nonsaturating(model.discriminate(fake, fake_labels).float())
-    opt_g.zero_grad(set_to_none=True)
-    g_loss.backward()
-    opt_g.step()
+    update(opt_g, g_loss)
     return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
             "d_real": torch.sigmoid(real_logits).mean().item(), "d_fake": torch.sigmoid(fake_logits).mean().item()}
+
+
+def gan_step(generator: torch.Generator, bf16: bool):
+    """The update step for ``fit``: :func:`gan_train_step` on a (digits, labels) batch."""
+    def step(model: DCGAN, batch, optimizers) -> dict[str, float]:
+        x, y = batch
+        return gan_train_step(model, optimizers["g"], optimizers["d"], x, y if model.conditional else None,
+                              generator=generator, autocast=bf16)
+    return step
+
+
+def epoch_summary(history: History) -> dict[str, list]:
+    """Per-epoch means of the two losses and D's outputs (the card's ``history``, the lesson's curves)."""
+    keys = ("d_loss", "g_loss", "d_real", "d_fake")
+    return {"epoch": sorted({row["epoch"] for row in history.steps}),
+            **{k: [round(v, 4) for v in history.epoch_means(k)] for k in keys}}
 
 
 def evaluate_gan(model: DCGAN, classifier: DigitClassifier | None = None, *, n_fid: int = 1000,
@@ -242,55 +265,34 @@ def evaluate_gan(model: DCGAN, classifier: DigitClassifier | None = None, *, n_f
 
 def train_gan(recipe: GANRecipe, *, out: str | Path | None = None, command: str = "",
               max_seconds: float | None = None, progress: bool = True, evaluate: bool = True,
-              on_epoch_end=None) -> tuple[DCGAN, dict, dict]:
+              callbacks=()) -> tuple[DCGAN, History, dict]:
     """Train a DCGAN / conditional GAN on the 8,000 training digits; optionally save a checkpoint.
 
-    Returns (model, history, metrics). ``history`` holds per-epoch mean losses
-    and D's mean outputs, plus 16 samples per epoch from fixed noise
-    (``history["samples"]``, a list of (16, 1, 28, 28) tensors, not saved).
-    ``on_epoch_end(epoch, model, history)`` is called after every epoch.
+    Returns (model, history, metrics); :func:`epoch_summary` (history) gives the
+    per-epoch mean losses and D's mean outputs. With ``out``, 16 samples per epoch
+    from fixed noise are saved beside the checkpoint (NAME_epochs.png).
+    ``callbacks`` are passed to ``fit`` (e.g. a live plot's ``on_epoch_end``).
     """
-    from tqdm.auto import tqdm
-
     gen = seed_everything(recipe.seed)
     device = pick_device()
     model = DCGAN(recipe.model).to(device)
-    opt_g = torch.optim.Adam(model.generator.parameters(), lr=recipe.lr, betas=recipe.betas)
-    opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=recipe.lr, betas=recipe.betas)
     train_loader, _ = digit_loaders(recipe.batch_size, seed=recipe.seed)
-    z_fixed = torch.randn(16, model.latent_dim, generator=torch.Generator().manual_seed(1234))
-    fixed_labels = torch.arange(16) % 10 if model.conditional else None
-    history: dict = {"epoch": [], "d_loss": [], "g_loss": [], "d_real": [], "d_fake": [], "samples": []}
+    z_fixed = torch.randn(16, model.latent_dim, generator=torch.Generator().manual_seed(1234)).to(device)
+    fixed_labels = (torch.arange(16) % 10).to(device) if model.conditional else None
+    samples = Snapshot(lambda s: s.model.generate(z_fixed, fixed_labels).cpu(), unit="epoch", at_start=False,
+                       final=False)
     started = time.perf_counter()
-    bar = tqdm(total=recipe.epochs * len(train_loader), desc="GAN training", unit="batch", disable=not progress)
-    for epoch in range(1, recipe.epochs + 1):
-        model.train()
-        sums: dict[str, float] = {}
-        for x, y in train_loader:
-            logs = gan_train_step(model, opt_g, opt_d, x.to(device), y.to(device) if model.conditional else None,
-                                  generator=gen, autocast=recipe.bf16)
-            for k, v in logs.items():
-                sums[k] = sums.get(k, 0.0) + v
-            bar.set_postfix(epoch=epoch, d=f"{logs['d_loss']:.2f}", g=f"{logs['g_loss']:.2f}", refresh=False)
-            bar.update()
-        history["epoch"].append(epoch)
-        for k, v in sums.items():
-            history[k].append(round(v / len(train_loader), 4))
-        history["samples"].append(model.generate(z_fixed, fixed_labels).cpu())
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, model, history)
-        if max_seconds is not None and time.perf_counter() - started > max_seconds:
-            break
-    bar.close()
+    history = fit(model, gan_step(gen, recipe.bf16), train_loader, epochs=recipe.epochs,
+                  optimizer=players_adam(recipe.lr, recipe.betas), callbacks=[samples, *callbacks],
+                  device=device, max_seconds=max_seconds, progress=progress, desc="GAN training")
     train_seconds = time.perf_counter() - started
     model = model.cpu().eval()
-    results = {"train_seconds": round(train_seconds, 1), "epochs_run": history["epoch"][-1]}
+    results = {"train_seconds": round(train_seconds, 1), "epochs_run": history.steps[-1]["epoch"]}
     if evaluate:
         results |= evaluate_gan(model)
     if out is not None:
-        _save_trained(model, out, recipe, results, command, train_seconds,
-                      {k: v for k, v in history.items() if k != "samples"})
-        save_epoch_samples(history["samples"], epoch_samples_path(out))
+        _save_trained(model, out, recipe, results, command, train_seconds, epoch_summary(history))
+        save_epoch_samples(samples.snapshots, epoch_samples_path(out))
     return model, history, results
 
 

@@ -4,7 +4,7 @@
 ``TRAIN = True`` both call :func:`train_gpt`; ``--preset tang_lora`` calls
 :func:`finetune_gpt`. Language models train by *iterations* over random
 windows (there is no natural epoch), with AdamW, a warm-up then cosine decay of
-the learning rate, and gradient clipping; that loop is :func:`fit_lm`.
+the learning rate, and gradient clipping: :func:`fit_lm` sets up ``train.fit`` for that.
 
 Our small models read **bytes** (vocabulary 256, :class:`ByteTokenizer`): on the
 ASCII Shakespeare text that is exactly a character-level model, and the same
@@ -16,14 +16,11 @@ Chinese characters, most of them seen a handful of times.
 from __future__ import annotations
 
 import math
-import time
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from aigc_course.core.checkpoints import save_adapter, save_checkpoint
 from aigc_course.models.hub import load_pretrained
@@ -32,6 +29,7 @@ from aigc_course.core.env import hardware_summary, pick_device, seed_everything
 from aigc_course.models.gpt import GPT, GPTConfig
 from aigc_course.models.lora import LORA_ADAPTER, LoRAConfig, add_lora, lora_state_dict, trainable_parameters
 from aigc_course.data.tokenizers import ByteTokenizer, SubsetTokenizer
+from aigc_course.train import EvalEvery, History, WarmupCosine, autocast, fit
 
 POEM_BOUNDARY = "\n\n"
 
@@ -81,14 +79,6 @@ GPT_PRESETS = {
                            corpora=("tang300",), iters=300, batch_size=16, lr=3e-4, min_lr=3e-5, warmup=20,
                            weight_decay=0.0, eval_every=100, eval_windows=32, base="gpt_char"),
 }
-
-
-def lr_at(step: int, lr: float, min_lr: float, warmup: int, total: int) -> float:
-    """Learning rate at ``step``: linear warm-up to ``lr`` over ``warmup`` steps, then cosine to ``min_lr``."""
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * progress))
 
 
 def split_corpus(name: str) -> tuple[str, str]:
@@ -152,17 +142,12 @@ def evaluate_lm(model: GPT, data: torch.Tensor, block: int, batch: int = 16, max
     device = next(model.parameters()).device
     total, count = 0.0, 0
     for x, y in sequential_batches(data, block, batch, max_windows):
-        with _autocast(device, bf16):
+        with autocast(device, bf16):
             _, loss = model(x.to(device), y.to(device))
         total += loss.item() * y.numel()
         count += y.numel()
     model.train(was_training)
     return total / count
-
-
-def _autocast(device: torch.device, bf16: bool):
-    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 and device.type in ("cpu", "cuda") \
-        else nullcontext()
 
 
 def configure_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
@@ -175,65 +160,31 @@ def configure_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) 
 
 
 def fit_lm(model: GPT, train_data: torch.Tensor, val_data: dict[str, torch.Tensor], recipe: GPTRecipe, *,
-           device: torch.device | str = "cpu", max_seconds: float | None = None, progress: bool = True,
-           schedule_by_time: bool = False) -> dict:
-    """Train ``model`` for ``recipe.iters`` steps (or ``max_seconds``); return the history.
+           device: torch.device | str = "cpu", max_seconds: float | None = None, progress: bool = True) -> History:
+    """Train ``model`` for ``recipe.iters`` steps (or ``max_seconds``) with ``train.fit``; return the History.
 
-    ``schedule_by_time`` (with ``max_seconds``): the cosine decay follows the
-    fraction of the time budget used instead of the step count, for runs that
-    are limited by wall time (the benchmark).
-
-    History: ``steps`` [(step, loss, lr)], ``evals`` [{"step", "seconds", <corpus>: val loss}], ``seconds``.
-    Evaluation time is not counted in ``seconds`` (so wall-time comparisons are about training).
+    Each step reads ``recipe.batch_size`` random windows of ``train_data``; AdamW
+    with weight decay on matrices only; warm-up then cosine from ``recipe.lr`` to
+    ``recipe.min_lr``; gradient clipping; validation loss per corpus every
+    ``recipe.eval_every`` steps and at the end (``history.evals``, not counted in
+    ``history.seconds``).
     """
     device = torch.device(device)
-    model.to(device).train()
     block = model.config.block_size
-    optimizer = configure_optimizer(model, recipe.lr, recipe.weight_decay)
     generator = torch.Generator().manual_seed(recipe.seed)
-    history: dict = {"steps": [], "evals": [], "seconds": 0.0}
-    train_seconds = 0.0
+    every = EvalEvery(lambda m: {name: round(evaluate_lm(m, data, block, 16, recipe.eval_windows, recipe.bf16), 4)
+                                 for name, data in val_data.items()}, every=recipe.eval_every, unit="step")
+    return fit(model, lm_step_loss, lambda: random_batch(train_data, block, recipe.batch_size, generator, device),
+               steps=recipe.iters, optimizer=lambda m: configure_optimizer(m, recipe.lr, recipe.weight_decay),
+               schedule=WarmupCosine(warmup=recipe.warmup, floor=recipe.min_lr / recipe.lr), callbacks=[every],
+               max_seconds=max_seconds, device=device, bf16=recipe.bf16, grad_clip=recipe.grad_clip,
+               progress=progress)
 
-    def evaluate(step: int) -> None:
-        row = {"step": step, "seconds": round(train_seconds, 1)}
-        for name, data in val_data.items():
-            row[name] = round(evaluate_lm(model, data, block, 16, recipe.eval_windows, recipe.bf16), 4)
-        history["evals"].append(row)
 
-    bar = tqdm(total=recipe.iters, desc="training", unit="step", disable=not progress)
-    step = 0
-    for step in range(recipe.iters):
-        started = time.perf_counter()
-        if schedule_by_time and max_seconds:
-            fraction = min(1.0, train_seconds / max_seconds)
-            lr = recipe.lr * (step + 1) / recipe.warmup if step < recipe.warmup else \
-                recipe.min_lr + 0.5 * (recipe.lr - recipe.min_lr) * (1 + math.cos(math.pi * fraction))
-        else:
-            lr = lr_at(step, recipe.lr, recipe.min_lr, recipe.warmup, recipe.iters)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        x, y = random_batch(train_data, block, recipe.batch_size, generator, device)
-        with _autocast(device, recipe.bf16):
-            _, loss = model(x, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if recipe.grad_clip:
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], recipe.grad_clip)
-        optimizer.step()
-        train_seconds += time.perf_counter() - started
-        history["steps"].append((step, round(loss.item(), 4), lr))
-        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-        bar.update()
-        if (step + 1) % recipe.eval_every == 0:
-            evaluate(step + 1)
-        if max_seconds is not None and train_seconds >= max_seconds:
-            break
-    bar.close()
-    if not history["evals"] or history["evals"][-1]["step"] != step + 1:
-        evaluate(step + 1)
-    history["seconds"] = round(train_seconds, 1)
-    model.eval()
-    return history
+def lm_step_loss(model: GPT, batch) -> torch.Tensor:
+    """The per-batch loss for ``fit``: next-token cross-entropy of a batch of (input, target) windows."""
+    x, y = batch
+    return model(x, y)[1]
 
 
 def _data(recipe: GPTRecipe, tokenizer=None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -243,7 +194,7 @@ def _data(recipe: GPTRecipe, tokenizer=None) -> tuple[torch.Tensor, dict[str, to
 
 
 def train_gpt(recipe: GPTRecipe, *, out: str | Path | None = None, command: str = "",
-              max_seconds: float | None = None, progress: bool = True) -> tuple[GPT, dict, dict]:
+              max_seconds: float | None = None, progress: bool = True) -> tuple[GPT, History, dict]:
     """Pretrain a GPT from scratch on ``recipe.corpora``; optionally save a checkpoint.
 
     Returns (model, history, metrics): validation loss per corpus in nats per
@@ -272,11 +223,11 @@ def _bytes_per_token(recipe: GPTRecipe, tokenizer, val: dict[str, torch.Tensor])
     return {name: lengths[ids].sum().item() / len(ids) for name, ids in val.items()}
 
 
-def _metrics(history: dict, bytes_per_token: dict[str, float] | None = None) -> dict:
-    last = history["evals"][-1]
-    results = {"steps": last["step"], "train_seconds": history["seconds"]}
+def _metrics(history: History, bytes_per_token: dict[str, float] | None = None) -> dict:
+    last = history.evals[-1]
+    results = {"steps": last["step"], "train_seconds": round(history.seconds, 1)}
     for name, value in last.items():
-        if name not in ("step", "seconds"):
+        if name not in ("step", "epoch", "seconds"):
             per_byte = value / (bytes_per_token or {}).get(name, 1.0)
             results[f"val_loss_{name}"] = value
             results[f"val_bits_per_byte_{name}"] = round(per_byte / math.log(2), 4)
@@ -290,21 +241,20 @@ def _tokenizer_card(recipe: GPTRecipe, tokenizer) -> str | dict:
     return "bytes (UTF-8)"
 
 
-def _card(recipe: GPTRecipe, results: dict, command: str, history: dict, tokenizer=None) -> dict:
-    recipe_dict = asdict(recipe)
-    return {"metrics": results, "recipe": recipe_dict, "command": command, "seed": recipe.seed,
-            "duration_s": history["seconds"], "hardware": hardware_summary(),
+def _card(recipe: GPTRecipe, results: dict, command: str, history: History, tokenizer=None) -> dict:
+    losses = [round(v, 4) for v in history.series("loss")]  # the card keeps 4 decimals, averaged per 50 steps
+    return {"metrics": results, "recipe": asdict(recipe), "command": command, "seed": recipe.seed,
+            "duration_s": round(history.seconds, 1), "hardware": hardware_summary(),
             "tokenizer": _tokenizer_card(recipe, tokenizer),
             "data": "data/text/" + ", data/text/".join(f"{c}.txt" for c in recipe.corpora)
                     + ": first 90% for training, last 10% for validation",
-            "history": {"evals": history["evals"],
-                        "train_loss_every_50": [round(sum(r[1] for r in history["steps"][i:i + 50])
-                                                      / len(history["steps"][i:i + 50]), 4)
-                                                for i in range(0, len(history["steps"]), 50)]}}
+            "history": {"evals": [{k: v for k, v in row.items() if k != "epoch"} for row in history.evals],
+                        "train_loss_every_50": [round(sum(losses[i:i + 50]) / len(losses[i:i + 50]), 4)
+                                                for i in range(0, len(losses), 50)]}}
 
 
 def finetune_gpt(recipe: GPTRecipe, *, base: GPT | None = None, out: str | Path | None = None,
-                 command: str = "", progress: bool = True) -> tuple[GPT, dict, dict]:
+                 command: str = "", progress: bool = True) -> tuple[GPT, History, dict]:
     """Fine-tune a pretrained GPT on ``recipe.corpora``: LoRA adapters if ``recipe.lora``, else every weight.
 
     ``base`` defaults to the shipped checkpoint ``recipe.base``. Returns (model,
@@ -339,7 +289,7 @@ def finetune_gpt(recipe: GPTRecipe, *, base: GPT | None = None, out: str | Path 
 
 
 def save_lora_adapter(model: GPT, out: str | Path, recipe: GPTRecipe, results: dict, command: str,
-                      history: dict) -> Path:
+                      history: History) -> Path:
     """Write the adapter tensors (NAME.safetensors, ~100 kB) and a card naming the base model.
 
     Load it back, applied to its base, with ``models.hub.load(out)``.

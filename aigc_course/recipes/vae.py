@@ -10,9 +10,8 @@ from aigc_course import metrics
 from aigc_course.data.digits import digit_loaders, load_digits
 from aigc_course.core.env import pick_device, seed_everything
 from aigc_course.models.vae import VAE, VAEConfig, elbo
-from aigc_course.train import History, fit
-from aigc_course.recipes.common import _epoch_means, _save_trained
-
+from aigc_course.train import EvalEvery, History, adam, fit
+from aigc_course.recipes.common import _save_trained
 
 
 @dataclass
@@ -59,9 +58,10 @@ def train_vae(recipe: VAERecipe, *, out: str | Path | None = None, command: str 
     train_loader, _ = digit_loaders(recipe.batch_size, seed=recipe.seed)
     test = load_digits("test")
     started = time.perf_counter()
-    history = fit(model, vae_step_loss(recipe.beta), train_loader, epochs=recipe.epochs, lr=recipe.lr,
-                  evaluate=lambda m: {"test_neg_elbo": metrics.negative_elbo(m, test)},
-                  eval_every=5, device=device, max_seconds=max_seconds, progress=progress)
+    every_5 = EvalEvery(lambda m: {"test_neg_elbo": metrics.negative_elbo(m, test)}, every=5, unit="epoch")
+    history = fit(model, vae_step_loss(recipe.beta), train_loader, epochs=recipe.epochs,
+                  optimizer=adam(recipe.lr), callbacks=[every_5], device=device, max_seconds=max_seconds,
+                  progress=progress)
     train_seconds = time.perf_counter() - started
     results = {"test_neg_elbo": round(metrics.negative_elbo(model, test), 2),
                "train_seconds": round(train_seconds, 1), "epochs_run": history.evals[-1]["epoch"]}
@@ -71,5 +71,5 @@ def train_vae(recipe: VAERecipe, *, out: str | Path | None = None, command: str 
     if out is not None:
         _save_trained(model.cpu(), out, recipe, results, command, train_seconds, {
             "test_neg_elbo": [(e["epoch"], round(e["test_neg_elbo"], 2)) for e in history.evals],
-            "train_loss_per_epoch": _epoch_means(history)})
+            "train_loss_per_epoch": [round(v, 2) for v in history.epoch_means()]})
     return model, history, results

@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from aigc_course.data.images import BUILTIN, CONTENT_NAMES, STYLE_NAMES, load_image
-from aigc_course.models.style import StyleConfig, stylize, to_uint8
+from aigc_course.models.style import StyleConfig, to_uint8
+from aigc_course.train.stylize import stylize
 from aigc_course.views.widgets.base import Explorer, png_bytes
 
 
