@@ -294,7 +294,7 @@ def cmd_grade(args) -> int:
     from aigc_course.teaching.grading import grade_folder
 
     rows = grade_folder(Path(args.submissions), Path(args.out), cell_timeout=args.cell_timeout,
-                        notebook_timeout=args.timeout, memory_mb=args.memory_mb)
+                        notebook_timeout=args.timeout, memory_mb=args.memory_mb, jobs=args.jobs, seed=args.seed)
     print(Path(args.out).with_suffix(".md").read_text(), end="")
     print(f"graded {len(rows)} submission(s): {Path(args.out).with_suffix('.csv')}, "
           f"{Path(args.out).with_suffix('.md')}")
@@ -387,7 +387,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", default="report", help="report path without suffix (default: report)")
     g.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell (default 120)")
     g.add_argument("--timeout", type=int, default=600, help="seconds per notebook (default 600)")
-    g.add_argument("--memory-mb", type=int, default=8192, help="address-space limit of a kernel (default 8192)")
+    g.add_argument("--memory-mb", type=int, default=8192,
+                   help="address-space limit of each process of a submission (default 8192)")
+    g.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    g.add_argument("--seed", type=int, help="seed of the hidden inputs (default: a fresh one for each run)")
     g.set_defaults(run=cmd_grade)
     return parser
 
