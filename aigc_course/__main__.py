@@ -280,13 +280,16 @@ NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def cmd_student(args) -> int:
-    from aigc_course.teaching.grading import build_student
+    from aigc_course.teaching.student import build_student, hints_giving_answers, read_notebook
 
     names = args.notebooks or sorted(p.name for p in NOTEBOOK_DIR.glob("[0-9]*.ipynb"))
     paths = [Path(n) if Path(n).exists() else NOTEBOOK_DIR / (n if n.endswith(".ipynb") else f"{n}.ipynb")
              for n in names]
     for path in build_student(paths, Path(args.out)):
         print(f"wrote {path}")
+    for path in paths:  # a hint that contains a solution line gives the exercise away
+        for leak in hints_giving_answers(read_notebook(path), path.stem):
+            print(f"warning: {leak}", file=sys.stderr)
     return 0
 
 

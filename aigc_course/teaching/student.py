@@ -186,8 +186,8 @@ def normalise_code(text: str) -> str:
 
     ``flat @ flat.transpose(1, 2)`` and ``x @ x.transpose(1,2)`` both become ``v@v.transpose(1,2)``.
     """
-    text = re.sub(r"\s+", "", text)
-    return re.sub(r"(?<![\w.])[A-Za-z_]\w*", lambda m: m.group() if keyword.iskeyword(m.group()) else "v", text)
+    text = re.sub(r"(?<![\w.])[A-Za-z_]\w*", lambda m: m.group() if keyword.iskeyword(m.group()) else "v", text)
+    return re.sub(r"\s+", "", text)
 
 
 def gives_answer(hint: str, solution_lines: list[str], share: float = 0.85, shortest: int = 12) -> str | None:
