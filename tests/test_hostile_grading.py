@@ -282,3 +282,14 @@ def test_the_worker_never_sees_the_real_references(tmp_path):
                                           "(aigc_course.models.vae:kl_to_standard_normal)"], result.stderr[-2000:]
     with pytest.raises(ValueError, match="defines no function"):
         sandbox.build_stub_package({"aigc_course.models.vae:no_such_function"}, tmp_path / "x")
+
+
+def test_every_registered_reference_is_stubbed(tmp_path):
+    refs = grader.all_references()
+    assert len(refs) >= 17 and "aigc_course.teaching.exercises:_z_score_reference" in refs
+    sandbox.build_stub_package(refs, tmp_path)
+    for ref in refs:
+        module, name = ref.split(":")
+        path = tmp_path.joinpath(*module.split(".")).with_suffix(".py")
+        source = path.read_text() if path.exists() else (path.with_suffix("") / "__init__.py").read_text()
+        assert f"{sandbox.STUB_MESSAGE} ({ref})" in source, ref

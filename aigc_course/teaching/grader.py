@@ -245,9 +245,11 @@ def _run_worker(cells: list[str], calls: list[dict], row: GradeRow, run: Run, sl
                 dropped += len(data) - min(len(data), keep)
             else:
                 buffer += data
-                if len(buffer) > s.message_cap and b"\n" not in buffer[-len(data):]:
-                    stopped = f"the grading process sent a message over {s.message_cap >> 20} MB"
-                    break
+                if b"\n" not in data:
+                    if len(buffer) > s.message_cap:
+                        stopped = f"the grading process sent a message over {s.message_cap >> 20} MB"
+                        break
+                    continue
                 *lines, rest = bytes(buffer).split(b"\n")
                 buffer = bytearray(rest)
                 for line in lines:
