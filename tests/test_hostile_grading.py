@@ -155,6 +155,9 @@ def hostile_suite(outside: Path) -> dict[str, tuple[nbformat.NotebookNode | str,
         "writes_outside": (notebook(RIGHT, before=f"open({str(outside)!r}, 'w').write('x')\n"
                                    "open('/tmp/aigc_outside.txt', 'w').write('x')"), full),
         "no_check_cells": (notebook(RIGHT, checks=False), full),
+        "floods_the_result_pipe": (notebook(RIGHT, after="import os\nfor fd in range(3, 64):\n    try:\n"
+                                            "        os.write(fd, b'{' * 20 * 2**20)\n    except OSError:\n"
+                                            "        pass"), none),
         "invalid_json": ("{ this is not json", none),
     }
 
@@ -222,6 +225,7 @@ def test_reports_name_what_happened(graded):
     said("no_check_cells", "check cell for exercise 1.1 is missing")
     said("invalid_json", "not a readable notebook")
     said("forges_stdout_and_pipes", "unreadable message(s) from the grading process ignored")
+    said("floods_the_result_pipe", "the grading process sent a message over 16 MB")
     said("output_flood", f"output cut: cell 0: {12 * (2**26 + 1) - 65536} characters over the 65536-character limit",
          "bytes over the 1048576-byte limit per notebook")
 
@@ -293,3 +297,19 @@ def test_every_registered_reference_is_stubbed(tmp_path):
         path = tmp_path.joinpath(*module.split(".")).with_suffix(".py")
         source = path.read_text() if path.exists() else (path.with_suffix("") / "__init__.py").read_text()
         assert f"{sandbox.STUB_MESSAGE} ({ref})" in source, ref
+
+
+def test_without_namespaces_the_rlimits_mode_still_grades(tmp_path, monkeypatch):
+    """Where unshare or root is missing: same judging, weaker isolation, and the report says so."""
+    monkeypatch.setattr(sandbox, "_MODE", ["rlimits"])
+    for learner, nb in {"honest": notebook(RIGHT), "alias": notebook({"my_kl": "from aigc_course.models.vae "
+                        "import kl_to_standard_normal\nmy_kl = kl_to_standard_normal"}),
+                        "loops": notebook(RIGHT, before="while True:\n    pass")}.items():
+        (tmp_path / learner).mkdir()
+        nbformat.write(nb, tmp_path / learner / "01_vae.ipynb")
+    rows = {r.learner: r for r in grader.grade_folder(tmp_path, tmp_path / "report", cell_timeout=8,
+                                                       notebook_timeout=120, progress=False, jobs=2)}
+    assert {k: r.results for k, r in rows.items()} == {"honest": {"1.1": True, "1.2": True},
+                                                      "alias": {"1.1": True, "1.2": False},
+                                                      "loops": {"1.1": True, "1.2": True}}
+    assert "Isolation: rlimits" in (tmp_path / "report.md").read_text()
