@@ -115,6 +115,9 @@ def hostile_suite(outside: Path) -> dict[str, tuple[nbformat.NotebookNode | str,
     only_12 = {"1.1": False, "1.2": True}
     return {
         "honest": (notebook(RIGHT, before="import matplotlib.pyplot as plt\nplt.plot([1, 2]);"), full),
+        "honest_docstring_names_the_reference": (notebook({"my_kl": 'def my_kl(mu, logvar):\n    """Like '
+                                                          'kl_to_standard_normal, written by me."""\n    '
+                                                          + RIGHT["my_kl"]}), full),
         "unfinished": (notebook(TODO), none),
         "wrong": (notebook(WRONG), none),
         "partly_right": (notebook({"my_kl": WRONG["my_kl"]}), only_11),
@@ -195,7 +198,7 @@ def test_every_score_is_fair(graded):
     unfair = {learner: (rows[learner].results, fair, rows[learner].errors)
               for learner, (_, fair) in suite.items() if rows[learner].results != fair}
     assert not unfair, unfair
-    assert len(suite) >= 12 and rows["honest"].errors == []
+    assert len(suite) >= 12 and rows["honest"].errors == [] == rows["honest_docstring_names_the_reference"].errors
 
 
 def test_reports_name_what_happened(graded):

@@ -9,7 +9,7 @@ cells the learner wrote (cells that differ from the lesson's own), and flag
 * ``names``: a graded function whose definition, alias or import mentions a
   reference (``my_kl = vae.kl_to_standard_normal``, a wrapper ``def my_kl(...):
   return kl_to_standard_normal(...)``, ``... import kl_to_standard_normal as my_kl``),
-  or a reference's name in any string (``getattr(vae, "kl_to_standard_normal")``);
+  or a reference's name in any string but a docstring (``getattr(vae, "kl_to_standard_normal")``);
 * ``copies``: a graded function whose body, with every name renamed, matches a
   reference's body at >= ``SIMILAR`` (difflib ratio of the AST dumps), for
   references of two or more statements and at least ``LONG_ENOUGH`` AST nodes
@@ -105,7 +105,9 @@ def scan(cells: list[str], exercises: list[Exercise]) -> tuple[dict[str, str], s
     dynamic = sorted({n.func.id for t in trees for n in ast.walk(t) if isinstance(n, ast.Call)
                       and isinstance(n.func, ast.Name) and n.func.id in DYNAMIC_CALLS}
                      | {name for t in trees for name in _names(t) & DYNAMIC_NAMES})
-    strings = [n.value for t in trees for n in ast.walk(t) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    docstrings = {id(n.value) for t in trees for n in ast.walk(t) if isinstance(n, ast.Expr)}
+    strings = [n.value for t in trees for n in ast.walk(t) if isinstance(n, ast.Constant)
+               and isinstance(n.value, str) and id(n) not in docstrings]  # a docstring may name what it mirrors
     found: dict[str, str] = {}
     for exercise in exercises:
         refs = {ref.split(":")[1]: ref for ref in exercise.references()}
