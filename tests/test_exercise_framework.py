@@ -61,3 +61,36 @@ def test_default_compare_tolerances_and_infinities():
     assert close(torch.tensor([1.0, inf]), torch.tensor([1.0 + 1e-6, inf]))
     assert not close(torch.tensor([1.0, inf]), torch.tensor([1.0, 0.0]))
     assert not close(torch.tensor([1.0]), torch.tensor([1.001]))
+
+
+def test_each_lessons_own_solutions_pass_the_hidden_inputs_and_its_stubs_fail():
+    """The notebooks' solutions (code written apart from the package) agree with the references on
+    the public case, the edge cases and hidden draws of three seeds; the learner versions' stubs fail."""
+    from pathlib import Path
+
+    import nbformat
+    import torch.nn.functional as F
+
+    from aigc_course.teaching import student
+    from aigc_course.teaching.exercises import EXERCISES
+
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    failures = []
+    for stem in sorted({e.notebook for e in EXERCISES.values()}):
+        lesson = nbformat.read(notebooks / f"{stem}.ipynb", as_version=4)
+        for book, should_pass in ((lesson, True), (student.student_notebook(lesson, stem), False)):
+            namespace = {"torch": torch, "F": F}
+            for cell in book.cells:
+                if cell.cell_type == "code" and cell.source.lstrip().startswith("def my_"):
+                    exec(cell.source, namespace)
+            for exercise in (e for e in EXERCISES.values() if e.notebook == stem):
+                for seed in range(3):
+                    for k, args in enumerate(exercise.grading_inputs(seed)):
+                        try:
+                            got = exercise.run(namespace[exercise.function], args)
+                        except Exception as err:
+                            got = err
+                        ok, line = exercise.judge(got, exercise.reference(*args), args)
+                        if ok != should_pass:
+                            failures.append(f"{exercise.id} seed {seed} case {k}: {line}")
+    assert failures == []
