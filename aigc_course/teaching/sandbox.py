@@ -12,14 +12,16 @@ the worker runs
   graded reference is a stub that raises (at ``/course``), the course data
   (read-only), a 256 MB home (tmpfs) and a 16 MB ``/tmp``: the package's real
   source, other checkouts, the grader's files and the report are not there;
-* as an unprivileged user (uid ``UID_BASE + slot``, one per parallel job) with
+* as an unprivileged user (its own uid for each parallel job of each grading
+  run, from ``UID_BASE`` up, so no two workers share a process count) with
   no supplementary groups and ``no_new_privs``;
 * under rlimits: address space, CPU seconds, processes (per uid, so a fork
   bomb stops at ``NPROC``), file size, no core files.
 
 Elsewhere (``"rlimits"``) the worker runs as the grader's user in its own
-session with the same rlimits, the stubbed package first on ``PYTHONPATH``,
-and no filesystem, network or user isolation; the report says so.
+session with the same rlimits but ``NPROC`` (which would count all of that
+user's processes), the stubbed package first on ``PYTHONPATH``, and no
+filesystem, network or user isolation; the report says so.
 
 This file also runs as a script, ``sandbox.py --setup CONFIG``: the first
 process inside the namespaces, which builds the root, starts the worker and
@@ -134,7 +136,7 @@ def start(cells: list[str], scratch: Path, stub_root: Path, data_dir: Path | Non
     scratch.mkdir(parents=True, exist_ok=True)
     (scratch / "cells.json").write_text(json.dumps(cells))
     mode = jail_mode()
-    uid = UID_BASE + slot
+    uid = UID_BASE + 64 * (os.getpid() % 4096) + slot % 64  # this run (process) and job: a uid no other worker has
     home = scratch / "home"
     home.mkdir(exist_ok=True)
     config = {"fd_in": fd_in, "fd_out": fd_out, "cell_timeout": limits.cell_timeout,
@@ -161,6 +163,7 @@ def start(cells: list[str], scratch: Path, stub_root: Path, data_dir: Path | Non
         env.update({"HOME": str(home), "TMPDIR": str(home), "PYTHONPATH": str(stub_root),
                     "MPLCONFIGDIR": str(home / ".mpl")})
         command = [sys.executable, "-m", "aigc_course.teaching.worker", str(scratch / "config.json")]
+        rlimits.pop("NPROC")  # it would count every process of the grader's own user: not enforced here
         preexec = lambda: _set_rlimits(rlimits)  # noqa: E731  (runs in the child before exec)
     return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             cwd=str(home), env=env if mode != "namespaces" else {"PATH": env["PATH"]},
