@@ -182,8 +182,9 @@ def _judge(exercise: Exercise, outcomes, run: Run) -> tuple[bool, str | None]:
             message = str(outcome.get("message", ""))[:300]
             if sandbox.STUB_MESSAGE in message:
                 return False, f"reuse, 0 points: {exercise.function} called the package's reference ({message})"
-            got = NotImplementedError(message) if outcome["raised"] == "NotImplementedError" else \
-                RuntimeError(f"{str(outcome['raised'])[:40]}: {message}")
+            name = str(outcome["raised"])[:40]
+            got = NotImplementedError(message) if name == "NotImplementedError" else \
+                type(name if name.isidentifier() else "Exception", (Exception,), {})(message)
         elif "value" in outcome:
             try:
                 got = wire.decode(outcome["value"])
@@ -220,7 +221,8 @@ def _run_worker(cells: list[str], calls: list[dict], row: GradeRow, run: Run, sl
         return None
     os.close(from_grader)
     os.close(to_grader)
-    state = {"cell": None, "ready": False, "results": None, "cut": {}, "cell_errors": [], "bad": 0}
+    state = {"cell": None, "ready": False, "results": None, "cut": {}, "cell_errors": [], "bad": 0,
+             "cells": len(cells), "done": -1}
     now = time.monotonic()
     deadline, phase = now + s.notebook_timeout, now + s.cell_timeout + STARTUP_SECONDS
     output, dropped, buffer = bytearray(), 0, bytearray()
@@ -257,7 +259,10 @@ def _run_worker(cells: list[str], calls: list[dict], row: GradeRow, run: Run, sl
         if stopped:
             break
     _end(process)
+    selector.close()
     os.close(from_worker)
+    if not state["ready"]:
+        os.close(to_worker)  # never handed to _send
     shutil.rmtree(scratch, ignore_errors=True)
     row.output_bytes = len(output) + dropped
     stubbed = [e.split(":")[0] for e in state["cell_errors"] if sandbox.STUB_MESSAGE in e]
@@ -299,8 +304,9 @@ def _message(line: bytes, state: dict, calls: list[dict], to_worker: int, phase:
             state["cell_errors"].append(f"cell {message['index']}: {message['error'][:160]}")
         if isinstance(message.get("cut"), int) and message["cut"] > 0:
             state["cut"][message["index"]] = message["cut"]
+        state["done"] = message["index"]
         return now + s.cell_timeout + 10
-    if kind == "ready" and not state["ready"]:
+    if kind == "ready" and not state["ready"] and state["done"] == state["cells"] - 1:  # after the last cell
         state["ready"] = True
         threading.Thread(target=_send, args=(to_worker, wire.dumps({"calls": calls})), daemon=True).start()
         return now + s.cell_timeout * sum(len(c["inputs"]) for c in calls) + 10
