@@ -221,13 +221,16 @@ NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def cmd_student(args) -> int:
-    from aigc_course.teaching.grading import build_student
+    from aigc_course.teaching.student import build_student, hints_giving_answers, read_notebook
 
     names = args.notebooks or sorted(p.name for p in NOTEBOOK_DIR.glob("[0-9]*.ipynb"))
     paths = [Path(n) if Path(n).exists() else NOTEBOOK_DIR / (n if n.endswith(".ipynb") else f"{n}.ipynb")
              for n in names]
     for path in build_student(paths, Path(args.out)):
         print(f"wrote {path}")
+    for path in paths:  # a hint that contains a solution line gives the exercise away
+        for leak in hints_giving_answers(read_notebook(path), path.stem):
+            print(f"warning: {leak}", file=sys.stderr)
     return 0
 
 
@@ -235,7 +238,7 @@ def cmd_grade(args) -> int:
     from aigc_course.teaching.grading import grade_folder
 
     rows = grade_folder(Path(args.submissions), Path(args.out), cell_timeout=args.cell_timeout,
-                        notebook_timeout=args.timeout, memory_mb=args.memory_mb)
+                        notebook_timeout=args.timeout, memory_mb=args.memory_mb, jobs=args.jobs, seed=args.seed)
     print(Path(args.out).with_suffix(".md").read_text(), end="")
     print(f"graded {len(rows)} submission(s): {Path(args.out).with_suffix('.csv')}, "
           f"{Path(args.out).with_suffix('.md')}")
@@ -326,7 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", default="report", help="report path without suffix (default: report)")
     g.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell (default 120)")
     g.add_argument("--timeout", type=int, default=600, help="seconds per notebook (default 600)")
-    g.add_argument("--memory-mb", type=int, default=8192, help="address-space limit of a kernel (default 8192)")
+    g.add_argument("--memory-mb", type=int, default=8192,
+                   help="address-space limit of each process of a submission (default 8192)")
+    g.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    g.add_argument("--seed", type=int, help="seed of the hidden inputs (default: a fresh one for each run)")
     g.set_defaults(run=cmd_grade)
     return parser
 

@@ -1,6 +1,5 @@
 """Student builds, nbgrader metadata and the grader, on the real lesson and on small fixture submissions."""
 import csv
-import json
 import os
 import shutil
 import subprocess
@@ -101,83 +100,69 @@ def test_nbgrader_generate_assignment_strips_our_solutions(tmp_path):
     assert text.count("raise NotImplementedError()") == 2
 
 
-# ------------------------------------------------------------------ the grader
+# ------------------------------------------------------------------ hints guide, never answer
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("submissions")
-    escape = tmp_path_factory.mktemp("outside") / "escaped.txt"
-    cases = {
-        "alice_all_right": _submission(RIGHT, before="import matplotlib.pyplot as plt\nplt.plot([1, 2]);"),
-        "bob_all_wrong": _submission(WRONG),
-        "carol_partly": _submission({"my_reparameterize": RIGHT["my_reparameterize"], "my_kl": WRONG["my_kl"]}),
-        "dave_infinite_loop": _submission(RIGHT, before="while True:\n    pass"),
-        "erin_slow_answer": _submission({"my_reparameterize": RIGHT["my_reparameterize"],
-                                         "my_kl": "while True:\n        pass"}),
-        "frank_kernel_crash": _submission(RIGHT, before="import os\nos._exit(1)"),
-        "heidi_no_checks": _submission(RIGHT, keep_checks=False),
-        "ivan_tampers": _submission(WRONG, extra_check=(
-            "\nimport aigc_course.teaching.exercises as ex\nex.Exercise.judge = lambda self, got: (True, 'correct')"
-            "\ntorch.allclose = lambda *a, **k: True\nprint('Exercise 1.1 reparameterisation: correct')")),
-        "judy_escapes": _submission(RIGHT, before=f"open({str(escape)!r}, 'w').write('x')"),
-        "kim_memory_hog": _submission(RIGHT, before="hog = bytearray(64 * 2**30)"),
-    }
-    for learner, nb in cases.items():
-        (root / learner).mkdir()
-        nbformat.write(nb, root / learner / "01_vae.ipynb")
-    (root / "mallory_broken").mkdir()
-    (root / "mallory_broken" / "01_vae.ipynb").write_text("{ this is not json")
-    rows = grading.grade_folder(root, root / "report", cell_timeout=10, notebook_timeout=120, progress=False)
-    return {row.learner: row for row in rows}, root, escape
+def test_a_hint_that_gives_a_solution_line_is_caught():
+    solution = ["    b, c, h, w = features.shape", "    flat = features.reshape(b, c, h * w)",
+                "    return flat @ flat.transpose(1, 2) / (c * h * w)"]
+    # the same line with other names and spacing still gives the answer away
+    assert grading.gives_answer("# x = feats.reshape(B,C,H*W)", solution) == "flat = features.reshape(b, c, h * w)"
+    assert grading.gives_answer("# try flat@flat.transpose(1,2)/(c*h*w)", solution).startswith("return flat @")
+    # pointing the way is fine; so is naming a function, and a line too short to be an answer
+    assert grading.gives_answer("# flatten H and W into one dimension, then a batched product with the "
+                                "transpose; divide by C*H*W", solution) is None
+    assert grading.gives_answer("# features.shape gives (B, C, H, W)", solution) is None
 
 
-def test_scores_recomputed_from_the_learners_objects(graded):
-    rows, _, _ = graded
-    scores = {learner: (row.results, row.score) for learner, row in rows.items()}
-    assert scores["alice_all_right"] == ({"1.1": True, "1.2": True}, 2)
-    assert scores["bob_all_wrong"] == ({"1.1": False, "1.2": False}, 0)
-    assert scores["carol_partly"] == ({"1.1": True, "1.2": False}, 1)
-    assert scores["ivan_tampers"][1] == 0  # printed or patched verdicts do not count
-    assert rows["alice_all_right"].errors == []
+@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")), ids=lambda p: p.stem)
+def test_lesson_hints_do_not_give_answers(path):
+    assert grading.hints_giving_answers(nbformat.read(path, as_version=4), path.stem) == []
 
 
-def test_hostile_submissions_are_reported_not_fatal(graded):
-    rows, _, escape = graded
-    assert rows["dave_infinite_loop"].score == 2
-    assert rows["dave_infinite_loop"].errors == ["cell 0: stopped at the time limit (10 s per cell)"]
-    assert rows["erin_slow_answer"].results == {"1.1": True, "1.2": False}
-    assert rows["frank_kernel_crash"].score == 0
-    assert any("kernel died" in e for e in rows["frank_kernel_crash"].errors)
-    assert rows["heidi_no_checks"].score == 2
-    assert any("check cell for exercise 1.1 is missing" in e for e in rows["heidi_no_checks"].errors)
-    assert rows["judy_escapes"].score == 2 and not escape.exists()
-    assert any(e.startswith("blocked: open") for e in rows["judy_escapes"].errors)
-    assert rows["kim_memory_hog"].score == 2  # the allocation fails inside the limit; the rest still runs
-    assert any("MemoryError" in e for e in rows["kim_memory_hog"].errors)
-    assert rows["mallory_broken"].score == 0
-    assert any("not a readable notebook" in e for e in rows["mallory_broken"].errors)
+def test_hint_check_reads_hint_blocks_of_a_lesson():
+    nb = _submission(RIGHT)
+    nb.cells[1].source = ("def my_reparameterize(mu, logvar, eps):\n    ### BEGIN HINT\n"
+                          "    # return m + torch.exp(0.5 * lv) * e\n    ### END HINT\n    ### BEGIN SOLUTION\n"
+                          "    return mu + torch.exp(0.5 * logvar) * eps\n    ### END SOLUTION")
+    found = grading.hints_giving_answers(nb, "01_vae")
+    assert len(found) == 1 and "01_vae, cell 1, hint block" in found[0]
 
 
-def test_report_files(graded):
-    rows, root, _ = graded
-    with open(root / "report.csv") as f:
-        table = list(csv.DictReader(f))
-    assert len(table) == len(rows) == 11
-    alice = next(r for r in table if r["learner"] == "alice_all_right")
-    assert (alice["exercise 1.1"], alice["exercise 1.2"], alice["score"], alice["max"]) == ("pass", "pass", "2", "2")
-    md = (root / "report.md").read_text()
-    assert md.startswith("| learner | notebook | exercise 1.1 | exercise 1.2 | score | max |")
-    assert md.count("\n") == 13
+# ------------------------------------------------------------------ the grader (see test_hostile_grading.py)
 
-
-def test_grade_cli(tmp_path, capsys):
+def test_grade_cli_with_two_jobs(tmp_path, capsys):
     from aigc_course.__main__ import main
-    (tmp_path / "subs").mkdir()
-    nbformat.write(_submission(RIGHT), tmp_path / "subs" / "01_vae.ipynb")
-    assert main(["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "r"), "--cell-timeout", "20"]) == 0
+    (tmp_path / "subs" / "ann").mkdir(parents=True)
+    (tmp_path / "subs" / "ben").mkdir()
+    nbformat.write(_submission(RIGHT), tmp_path / "subs" / "ann" / "01_vae.ipynb")
+    nbformat.write(_submission(WRONG), tmp_path / "subs" / "ben" / "01_vae.ipynb")
+    assert main(["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "r"), "--cell-timeout", "20",
+                 "--jobs", "2", "--seed", "5"]) == 0
     out = capsys.readouterr().out
-    assert "| 01_vae | 01_vae | pass | pass | 2 | 2 |" in out
-    assert json.loads(json.dumps(out)) and (tmp_path / "r.csv").exists()
+    assert "| ann | 01_vae | pass | pass | 2 | 2 |" in out and "| ben | 01_vae | fail | fail | 0 | 2 |" in out
+    with open(tmp_path / "r.csv") as f:
+        table = list(csv.DictReader(f))
+    assert [(r["learner"], r["score"], r["max"]) for r in table] == [("ann", "2", "2"), ("ben", "0", "2")]
+    assert "1.2: public case: Exercise 1.2 KL divergence: not yet - expected shape (5,)" in table[1]["errors"]
+
+
+def test_grade_cli_names_a_missing_folder(tmp_path, capsys):
+    from aigc_course.__main__ import main
+    assert main(["grade", str(tmp_path / "nowhere")]) == 1
+    assert "is not a folder of submissions" in capsys.readouterr().err
+
+
+def test_real_lesson_submissions(tmp_path):
+    """The lesson notebook itself (all solved) and its learner version (unfinished), graded in one run (~1 min)."""
+    (tmp_path / "teacher").mkdir()
+    shutil.copy(LESSON, tmp_path / "teacher" / "01_vae.ipynb")
+    grading.build_student([LESSON], tmp_path / "learner")
+    rows = {r.learner: r for r in grading.grade_folder(tmp_path, tmp_path / "report", cell_timeout=120,
+                                                        notebook_timeout=400, progress=False, jobs=2)}
+    assert rows["teacher"].results == {"1.1": True, "1.2": True}, rows["teacher"].errors
+    assert rows["learner"].results == {"1.1": False, "1.2": False}
+    assert "1.1: public case: Exercise 1.1 reparameterisation: not yet - the exercise is not done yet" \
+        in "; ".join(rows["learner"].errors)
 
 
 def test_student_notebook_fails_exactly_at_the_check_cells(tmp_path):

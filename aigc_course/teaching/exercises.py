@@ -1,17 +1,32 @@
-"""The course's exercises and their checks: each check prints exactly one deterministic verdict line.
+"""The course's exercises: inputs, the reference answer, and a check that prints one verdict line.
 
-An exercise knows its inputs and the reference answer; ``Exercise.evaluate``
-compares a learner's function with it and returns ``(ok, line)``, never raising
-because of the learner's code: an unfinished exercise (``NotImplementedError``),
-an exception, a wrong type, shape or value each give a verdict with a hint.
+An :class:`Exercise` knows five things: the function a learner writes
+(``function``), the package function whose result is the right answer
+(``reference``), the fixed inputs the notebook's check uses (``public``), how to
+draw more inputs (``hidden``, plus ``edge`` cases), and how to judge
+(``run`` calls the learner's function on one input, ``compare`` decides).
 
-Notebooks call ``check_reparameterize(my_reparameterize)`` in a cell marked
-``# NBVAL_CHECK_OUTPUT``, so ``pytest --nbval-lax`` compares the printed line
-with the correct one stored in the notebook. Checks print and return ``None``
-(a returned value would add a second output, and nbval runs cells without
-history, where a trailing ``;`` does not silence it). The grader
-(``aigc_course.teaching.grading``) calls ``evaluate`` on the learner's objects instead of
-trusting printed text.
+* In a notebook, ``check_kl(my_kl)`` runs the learner's function on the public
+  inputs and prints exactly one line, ``Exercise 1.2 KL divergence: correct`` or
+  ``... not yet - <hint>``, in a cell marked ``# NBVAL_CHECK_OUTPUT``, so
+  ``pytest --nbval-lax`` fails exactly where an answer is wrong. Checks print and
+  return ``None`` (a returned value would add a second output).
+* The grader (:mod:`aigc_course.teaching.grader`) never trusts that line. It
+  draws hidden inputs from a seed only it knows, sends them to an isolated
+  process that calls the learner's function through ``run``, receives plain
+  arrays back, and judges them with ``compare`` against ``reference``, which it
+  computes in its own process. In the isolated process every ``reference`` (and
+  each name in ``protects``) is replaced by a stub that raises.
+
+A behaviour-graded exercise ("train this step N times, then measure") is the
+same five things: ``run`` is the loop (it calls the learner's step N times from
+a seeded start and returns the trained weights as a tensor) and ``compare``
+measures those weights in the grader (e.g. the loss on held-out data it draws),
+so nothing the learner's process says about itself is believed::
+
+    Exercise("9.1", "SGD step", "09_x", "my_sgd_step", "w <- w - lr * grad",
+             reference=_sgd_reference, public=_sgd_public, hidden=_sgd_hidden,
+             run=_train_20_steps, compare=_heldout_loss_below(0.1))
 """
 from __future__ import annotations
 
@@ -29,35 +44,70 @@ from aigc_course.models.style import style_loss as _style_loss
 from aigc_course.models.style import total_variation as _total_variation
 from aigc_course.models.vae import kl_to_standard_normal, reparameterize
 
+GRADING_ENV = "AIGC_GRADING"  # set in the grader's isolated process: checks print no verdict there
+
 
 def verdict_line(exercise: str, title: str, ok: bool, hint: str = "") -> str:
     """``Exercise <id> <title>: correct`` or ``Exercise <id> <title>: not yet - <hint>``."""
     return f"Exercise {exercise} {title}: " + ("correct" if ok else f"not yet - {hint}")
 
 
+def call(answer: Callable, args: tuple):
+    """The default ``run``: the learner's function on one input."""
+    return answer(*args)
+
+
+def close(got: torch.Tensor, expected: torch.Tensor, args: tuple = ()) -> bool:
+    """The default ``compare``: equal within atol 1e-5, rtol 1e-4 (infinities must match)."""
+    return bool(torch.allclose(got.detach().double(), expected.detach().double(), atol=1e-5, rtol=1e-4))
+
+
 @dataclass(frozen=True)
 class Exercise:
-    """One exercise: where it lives, the function the learner writes, and how to test it."""
+    """One exercise: where it lives, the function the learner writes, its inputs and how to judge it."""
 
     id: str
     title: str
     notebook: str   # file stem of the lesson, e.g. "01_vae"
     function: str   # the name the learner's solution cell defines
     hint: str
-    case: Callable[[], tuple[tuple, torch.Tensor]]  # () -> (inputs, expected output)
+    reference: Callable               # reference(*inputs) -> the right answer (a tensor)
+    public: Callable[[], tuple]       # () -> the inputs the notebook's check uses
+    hidden: Callable[[torch.Generator], tuple] | None = None  # one draw of hidden inputs
+    edge: tuple[Callable[[], tuple], ...] = ()  # fixed edge cases the grader adds
+    run: Callable = call              # (answer, inputs) -> tensor; runs where the learner's code runs
+    compare: Callable = close         # (got, expected, inputs) -> bool; runs in the grader
+    protects: tuple[str, ...] = ()    # "module:function" names also unavailable while grading
+
+    def case(self) -> tuple[tuple, torch.Tensor]:
+        """The public inputs and the reference answer on them."""
+        args = self.public()
+        return args, self.reference(*args)
+
+    def grading_inputs(self, seed: int, draws: int = 3) -> list[tuple]:
+        """The inputs the grader uses: the public case, the edge cases and ``draws`` hidden draws from ``seed``."""
+        g = torch.Generator().manual_seed(seed)
+        hidden = [self.hidden(g) for _ in range(draws)] if self.hidden else []
+        return [self.public(), *(make() for make in self.edge), *hidden]
+
+    def references(self) -> tuple[str, ...]:
+        """Every "module:function" that is this exercise's answer (stubbed out while grading)."""
+        own = f"{self.reference.__module__}:{self.reference.__name__}"
+        return (own, *self.protects)
 
     def evaluate(self, answer: Callable) -> tuple[bool, str]:
-        """Run ``answer`` on this exercise's inputs; return (correct?, verdict line)."""
-        args, _ = self.case()
+        """Run ``answer`` on the public inputs; return (correct?, verdict line)."""
+        args, expected = self.case()
         try:
-            got = answer(*args)
+            got = self.run(answer, args)
         except Exception as err:  # the learner's code raised: judged below, in one line
             got = err
-        return self.judge(got)
+        return self.judge(got, expected, args)
 
-    def judge(self, got) -> tuple[bool, str]:
+    def judge(self, got, expected=None, args: tuple | None = None) -> tuple[bool, str]:
         """Verdict for what the learner's function returned (or the exception it raised)."""
-        _, expected = self.case()
+        if expected is None:
+            args, expected = self.case()
         if isinstance(got, NotImplementedError):
             return self._result(False, "the exercise is not done yet (replace `raise NotImplementedError`)")
         if isinstance(got, BaseException):
@@ -66,19 +116,34 @@ class Exercise:
             return self._result(False, f"return a torch.Tensor, got {type(got).__name__}")
         if got.shape != expected.shape:
             return self._result(False, f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}; {self.hint}")
-        ok = torch.allclose(got.detach().float(), expected, atol=1e-5, rtol=1e-4)
-        return self._result(ok, self.hint)
+        return self._result(self.compare(got, expected, args), self.hint)
 
     def _result(self, ok: bool, hint: str) -> tuple[bool, str]:
         return ok, verdict_line(self.id, self.title, ok, hint)
 
     def check(self, answer: Callable) -> None:
         """Print the verdict. Under nbgrader's autograder a wrong answer also raises
-        ``AssertionError``, because nbgrader scores a test cell by whether it raises."""
+        ``AssertionError``, because nbgrader scores a test cell by whether it raises.
+        In the grader's isolated process it prints that the grader checks it instead."""
+        if os.environ.get(GRADING_ENV) == "1":
+            print(f"Exercise {self.id} {self.title}: checked by the grader")
+            return
         ok, line = self.evaluate(answer)
         print(line)
         if not ok and os.environ.get("NBGRADER_EXECUTION") == "autograde":
             raise AssertionError(line)
+
+
+def _randn(g: torch.Generator, *shape: int, scale: float = 1.0) -> torch.Tensor:
+    return torch.randn(*shape, generator=g) * scale
+
+
+def _size(g: torch.Generator, low: int, high: int) -> int:
+    """An integer in [low, high], drawn from ``g`` (hidden inputs vary their shapes too)."""
+    return int(torch.randint(low, high + 1, (1,), generator=g))
+
+
+# --- Lesson 01: VAE ---
 
 
 def _posterior_case(seed: int = 7) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -86,22 +151,22 @@ def _posterior_case(seed: int = 7) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     return torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g)
 
 
-def _reparameterize_case():
-    mu, logvar, eps = _posterior_case()
-    return (mu, logvar, eps), reparameterize(mu, logvar, eps)
-
-
-def _kl_case():
-    mu, logvar, _ = _posterior_case()
-    return (mu, logvar), kl_to_standard_normal(mu, logvar)
+def _posterior_hidden(g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    b, d = _size(g, 1, 9), _size(g, 1, 8)
+    return _randn(g, b, d, scale=2.0), _randn(g, b, d, scale=2.0), _randn(g, b, d)
 
 
 EXERCISES = {e.id: e for e in (
     Exercise("1.1", "reparameterisation", "01_vae", "my_reparameterize",
-             "z = mu + sigma * eps, and sigma = exp(logvar / 2), not exp(logvar)", _reparameterize_case),
+             "z = mu + sigma * eps, and sigma = exp(logvar / 2), not exp(logvar)",
+             reference=reparameterize, public=_posterior_case, hidden=_posterior_hidden,
+             edge=(lambda: (torch.zeros(1, 4), torch.zeros(1, 4), torch.ones(1, 4)),)),
     Exercise("1.2", "KL divergence", "01_vae", "my_kl",
              "KL = 0.5 * sum over latent dims of (mu^2 + exp(logvar) - 1 - logvar), one value per example",
-             _kl_case),
+             reference=kl_to_standard_normal, public=lambda: _posterior_case()[:2],
+             hidden=lambda g: _posterior_hidden(g)[:2],
+             edge=(lambda: (torch.zeros(3, 2), torch.zeros(3, 2)),       # the prior itself: KL = 0
+                   lambda: (torch.ones(1, 6), torch.full((1, 6), -2.0)))),
 )}
 
 
@@ -128,17 +193,11 @@ def _logits_case(seed: int = 11) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(6, generator=g) * 3, torch.randn(6, generator=g) * 3 - 2
 
 
-def _d_loss_case():
-    real, fake = _logits_case()
-    return (real, fake), discriminator_loss(real, fake)
+def _logits_hidden(g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    return _randn(g, _size(g, 1, 12), scale=4.0), _randn(g, _size(g, 1, 12), scale=4.0) - 1
 
 
-def _g_loss_case():
-    _, fake = _logits_case()
-    return (fake,), generator_loss_nonsaturating(fake)
-
-
-def _mode_counts_case():
+def _mode_counts_public():
     g = torch.Generator().manual_seed(5)
     centres = ring_centres(8, 2.0)
     # a half-collapsed sampler: most points near modes 1 and 6, a few near 3, some in between
@@ -146,19 +205,35 @@ def _mode_counts_case():
     near = centres[which] + 0.04 * torch.randn(len(which), 2, generator=g)
     between = 1.2 * torch.randn(5, 2, generator=g)
     samples = torch.cat([near, between])[torch.randperm(len(which) + 5, generator=g)]
-    return (samples, centres, 0.05), mode_counts(samples, centres, 0.05).float()
+    return samples, centres, 0.05
+
+
+def _mode_counts_hidden(g: torch.Generator):
+    k, std = _size(g, 3, 10), 0.05 + 0.1 * float(torch.rand(1, generator=g))
+    centres = ring_centres(k, 2.0)
+    which = torch.randint(0, k, (_size(g, 5, 40),), generator=g)
+    near = centres[which] + std * torch.randn(len(which), 2, generator=g)  # some within 3 std, some not
+    return torch.cat([near, _randn(g, 4, 2, scale=1.5)]), centres, std
+
+
+def _mode_counts_reference(samples, centres, std):
+    return mode_counts(samples, centres, std).float()
 
 
 EXERCISES.update({e.id: e for e in (
     Exercise("2.1", "discriminator loss", "02_gan", "my_discriminator_loss",
              "loss = mean(softplus(-real_logits)) + mean(softplus(fake_logits)), i.e. -log D(x) - log(1 - D(G(z))) "
-             "with D = sigmoid(logit): one scalar", _d_loss_case),
+             "with D = sigmoid(logit): one scalar",
+             reference=discriminator_loss, public=_logits_case, hidden=_logits_hidden),
     Exercise("2.2", "non-saturating generator loss", "02_gan", "my_generator_loss",
              "G minimises -log D(G(z)) = mean(softplus(-fake_logits)), not log(1 - D(G(z))): one scalar",
-             _g_loss_case),
+             reference=generator_loss_nonsaturating, public=lambda: _logits_case()[1:],
+             hidden=lambda g: _logits_hidden(g)[1:], edge=(lambda: (torch.tensor([-30.0, 0.0, 30.0]),),)),
     Exercise("2.3", "mode counts", "02_gan", "my_mode_counts",
              "for each sample find the nearest centre (torch.cdist, then min over centres); count it for that "
-             "centre only if the distance is <= 3 * std (torch.bincount(..., minlength=K))", _mode_counts_case),
+             "centre only if the distance is <= 3 * std (torch.bincount(..., minlength=K))",
+             reference=_mode_counts_reference, public=_mode_counts_public, hidden=_mode_counts_hidden,
+             protects=("aigc_course.models.gan:mode_counts",)),
 )})
 
 
@@ -185,32 +260,39 @@ def _feature_case(seed: int = 3) -> list[torch.Tensor]:
     return [torch.rand(2, 4, 5, 6, generator=g), torch.rand(2, 8, 3, 3, generator=g)]
 
 
-def _gram_case():
-    (features, _) = _feature_case()
-    return (features,), _gram_matrix(features)
+def _features_hidden(g: torch.Generator, layers: int) -> list[torch.Tensor]:
+    b = _size(g, 1, 3)
+    return [torch.rand(b, _size(g, 1, 8), _size(g, 1, 6), _size(g, 1, 6), generator=g) for _ in range(layers)]
 
 
-def _style_loss_case():
-    features = _feature_case()
-    targets = [_gram_matrix(f.flip(0)) for f in _feature_case(seed=4)]
-    return (features, targets), _style_loss(features, targets)
+def _style_loss_public():
+    return _feature_case(), [_gram_matrix(f.flip(0)) for f in _feature_case(seed=4)]
 
 
-def _tv_case():
-    image = torch.rand(1, 3, 7, 9, generator=torch.Generator().manual_seed(5))
-    return (image,), _total_variation(image)
+def _style_loss_hidden(g: torch.Generator):
+    features = _features_hidden(g, _size(g, 1, 3))
+    targets = [_gram_matrix(torch.rand(f.shape, generator=g)) for f in features]
+    return features, targets
+
+
+def _image_hidden(g: torch.Generator):
+    return (torch.rand(_size(g, 1, 3), _size(g, 1, 3), _size(g, 2, 9), _size(g, 2, 9), generator=g),)
 
 
 EXERCISES.update({e.id: e for e in (
     Exercise("3.1", "Gram matrix", "03_style_transfer", "my_gram_matrix",
              "reshape to (B, C, H*W), multiply by its transpose (B, H*W, C) and divide by C*H*W",
-             _gram_case),
+             reference=_gram_matrix, public=lambda: (_feature_case()[0],),
+             hidden=lambda g: (_features_hidden(g, 1)[0],)),
     Exercise("3.2", "style loss", "03_style_transfer", "my_style_loss",
              "for each layer: mean squared difference between the Gram matrix of the features and the "
-             "target Gram matrix; add the layers up", _style_loss_case),
+             "target Gram matrix; add the layers up",
+             reference=_style_loss, public=_style_loss_public, hidden=_style_loss_hidden),
     Exercise("3.3", "total variation", "03_style_transfer", "my_total_variation",
              "mean of squared differences between vertical neighbours plus the same for horizontal ones",
-             _tv_case),
+             reference=_total_variation,
+             public=lambda: (torch.rand(1, 3, 7, 9, generator=torch.Generator().manual_seed(5)),),
+             hidden=_image_hidden, edge=(lambda: (torch.ones(1, 1, 4, 4),),)),
 )})
 
 
@@ -229,7 +311,7 @@ def check_total_variation(answer: Callable) -> None:
     EXERCISES["3.3"].check(answer)
 
 
-# --- Lesson 04: diffusion ---
+# --- Lesson 04: diffusion (the linear schedule of 1000 steps throughout) ---
 
 def _diffusion_case(seed: int = 11):
     """A small batch (B=4, 1x28x28) with per-example timesteps, a noise draw and a noise prediction."""
@@ -238,46 +320,83 @@ def _diffusion_case(seed: int = 11):
     return x, torch.randn(4, 1, 28, 28, generator=g), torch.randn(4, 1, 28, 28, generator=g)
 
 
-def _q_sample_case():
-    from aigc_course.models.diffusion import linear_schedule, q_sample
+def _images_hidden(g: torch.Generator, n: int) -> list[torch.Tensor]:
+    shape = (_size(g, 1, 4), _size(g, 1, 2), _size(g, 2, 8), _size(g, 2, 8))
+    return [torch.rand(shape, generator=g) * 2 - 1] + [torch.randn(shape, generator=g) for _ in range(n - 1)]
 
+
+def _schedule():
+    from aigc_course.models.diffusion import linear_schedule
+
+    return linear_schedule()
+
+
+def _q_sample_reference(x0, t, noise, alphas_cumprod):
+    from aigc_course.models.diffusion import q_sample
+
+    return q_sample(_schedule(), x0, t, noise)
+
+
+def _q_sample_public():
     x0, noise, _ = _diffusion_case()
-    abar = linear_schedule().alphas_cumprod
-    t = torch.tensor([0, 120, 500, 999])
-    return (x0, t, noise, abar), q_sample(linear_schedule(), x0, t, noise)
+    return x0, torch.tensor([0, 120, 500, 999]), noise, _schedule().alphas_cumprod
 
 
-def _ddpm_step_case():
-    from aigc_course.models.diffusion import ddpm_step, linear_schedule
+def _q_sample_hidden(g: torch.Generator):
+    x0, noise = _images_hidden(g, 2)
+    return x0, torch.randint(0, 1000, (len(x0),), generator=g), noise, _schedule().alphas_cumprod
 
+
+def _ddpm_reference(x_t, eps, t, betas, alphas_cumprod, z):
+    from aigc_course.models.diffusion import ddpm_step
+
+    return ddpm_step(_schedule(), x_t, eps, t, noise=z, clip=False)
+
+
+def _ddpm_public():
     x_t, eps, z = _diffusion_case(12)
-    schedule = linear_schedule()
-    t = 600
-    args = (x_t, eps, t, schedule.betas, schedule.alphas_cumprod, z)
-    return args, ddpm_step(schedule, x_t, eps, t, noise=z, clip=False)
+    return x_t, eps, 600, _schedule().betas, _schedule().alphas_cumprod, z
 
 
-def _ddim_step_case():
-    from aigc_course.models.diffusion import ddim_step, linear_schedule
+def _ddpm_hidden(g: torch.Generator):
+    x_t, eps, z = _images_hidden(g, 3)
+    return x_t, eps, _size(g, 1, 999), _schedule().betas, _schedule().alphas_cumprod, z
 
+
+def _ddim_reference(x_t, eps, t, t_prev, alphas_cumprod):
+    from aigc_course.models.diffusion import ddim_step
+
+    return ddim_step(_schedule(), x_t, eps, t, t_prev, eta=0.0, clip=False)
+
+
+def _ddim_public():
     x_t, eps, _ = _diffusion_case(13)
-    schedule = linear_schedule()
-    t, t_prev = 700, 680
-    args = (x_t, eps, t, t_prev, schedule.alphas_cumprod)
-    return args, ddim_step(schedule, x_t, eps, t, t_prev, eta=0.0, clip=False)
+    return x_t, eps, 700, 680, _schedule().alphas_cumprod
+
+
+def _ddim_hidden(g: torch.Generator):
+    x_t, eps = _images_hidden(g, 2)
+    t = _size(g, 60, 999)
+    return x_t, eps, t, t - _size(g, 1, 50), _schedule().alphas_cumprod
 
 
 EXERCISES.update({e.id: e for e in (
     Exercise("4.1", "q_sample", "04_diffusion", "my_q_sample",
              "x_t = sqrt(abar_t) * x0 + sqrt(1 - abar_t) * noise, with abar_t = alphas_cumprod[t] reshaped to "
-             "(B, 1, 1, 1) so each image gets its own t", _q_sample_case),
+             "(B, 1, 1, 1) so each image gets its own t",
+             reference=_q_sample_reference, public=_q_sample_public, hidden=_q_sample_hidden,
+             protects=("aigc_course.models.diffusion:q_sample",)),
     Exercise("4.2", "one DDPM reverse step", "04_diffusion", "my_ddpm_step",
              "x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t); mean = sqrt(abar_{t-1}) beta_t / (1 - abar_t) * "
              "x0_hat + sqrt(alpha_t) (1 - abar_{t-1}) / (1 - abar_t) * x_t; add sqrt((1 - abar_{t-1}) / "
-             "(1 - abar_t) * beta_t) * z", _ddpm_step_case),
+             "(1 - abar_t) * beta_t) * z",
+             reference=_ddpm_reference, public=_ddpm_public, hidden=_ddpm_hidden,
+             protects=("aigc_course.models.diffusion:ddpm_step",)),
     Exercise("4.3", "DDIM update", "04_diffusion", "my_ddim_step",
              "x0_hat as in 4.2, then x_prev = sqrt(abar_prev) * x0_hat + sqrt(1 - abar_prev) * eps (eta = 0: "
-             "no fresh noise)", _ddim_step_case),
+             "no fresh noise)",
+             reference=_ddim_reference, public=_ddim_public, hidden=_ddim_hidden,
+             protects=("aigc_course.models.diffusion:ddim_step",)),
 )})
 
 
@@ -298,40 +417,67 @@ def check_ddim_step(answer: Callable) -> None:
 
 # --- Lesson 05: GPT-2 (causal mask, top-p, LoRA) ---
 
-def _causal_attention_case():
+def _attention_reference(q, k, v):
     from aigc_course.models.gpt import attention_manual
 
+    return attention_manual(q, k, v)
+
+
+def _attention_public():
     g = torch.Generator().manual_seed(5)
-    q, k, v = (torch.randn(2, 3, 6, 4, generator=g) for _ in range(3))  # (B, heads, T, head_dim)
-    return (q, k, v), attention_manual(q, k, v)
+    return tuple(torch.randn(2, 3, 6, 4, generator=g) for _ in range(3))  # (B, heads, T, head_dim)
 
 
-def _top_p_case():
+def _attention_hidden(g: torch.Generator):
+    shape = (_size(g, 1, 3), _size(g, 1, 4), _size(g, 1, 9), _size(g, 1, 8))
+    return tuple(torch.randn(shape, generator=g) for _ in range(3))
+
+
+def _top_p_reference(logits, p):
     from aigc_course.models.gpt import top_p_filter
 
-    g = torch.Generator().manual_seed(6)
-    logits = torch.randn(4, 12, generator=g) * 2
-    return (logits, 0.8), top_p_filter(logits, 0.8)
+    return top_p_filter(logits, p)
 
 
-def _lora_case():
+def _top_p_hidden(g: torch.Generator):
+    return _randn(g, _size(g, 1, 5), _size(g, 2, 20), scale=2.5), round(0.3 + 0.65 * float(torch.rand(1, generator=g)), 3)
+
+
+def _lora_reference(x, weight, bias, lora_a, lora_b, scale):
     from aigc_course.models.lora import lora_forward
 
+    return lora_forward(x, weight, bias, lora_a, lora_b, scale)
+
+
+def _lora_public():
     g = torch.Generator().manual_seed(7)
     x, weight, bias = torch.randn(5, 8, generator=g), torch.randn(6, 8, generator=g), torch.randn(6, generator=g)
     lora_a, lora_b = torch.randn(2, 8, generator=g), torch.randn(6, 2, generator=g)
-    return (x, weight, bias, lora_a, lora_b, 0.5), lora_forward(x, weight, bias, lora_a, lora_b, 0.5)
+    return x, weight, bias, lora_a, lora_b, 0.5
+
+
+def _lora_hidden(g: torch.Generator):
+    n, d_in, d_out, r = _size(g, 1, 6), _size(g, 2, 10), _size(g, 2, 10), _size(g, 1, 4)
+    return (_randn(g, n, d_in), _randn(g, d_out, d_in), _randn(g, d_out), _randn(g, r, d_in), _randn(g, d_out, r),
+            round(0.1 + 2 * float(torch.rand(1, generator=g)), 3))
 
 
 EXERCISES.update({e.id: e for e in (
     Exercise("5.1", "causal self-attention", "05_gpt2", "my_causal_attention",
              "scores = q @ k^T / sqrt(head_dim); set scores above the diagonal (key after query) to -inf "
-             "before the softmax over the last dimension; then multiply by v", _causal_attention_case),
+             "before the softmax over the last dimension; then multiply by v",
+             reference=_attention_reference, public=_attention_public, hidden=_attention_hidden,
+             protects=("aigc_course.models.gpt:attention_manual",)),
     Exercise("5.2", "top-p (nucleus) filter", "05_gpt2", "my_top_p",
              "sort descending, softmax, keep a token while the probability mass *before* it is < p "
-             "(the top token always stays), set the rest to -inf, then undo the sort", _top_p_case),
+             "(the top token always stays), set the rest to -inf, then undo the sort",
+             reference=_top_p_reference, public=lambda: (torch.randn(4, 12, generator=torch.Generator()
+                                                                     .manual_seed(6)) * 2, 0.8),
+             hidden=_top_p_hidden, protects=("aigc_course.models.gpt:top_p_filter",)),
     Exercise("5.3", "LoRA forward", "05_gpt2", "my_lora_forward",
-             "y = x W^T + b + scale * (x A^T) B^T, with A (r, in) and B (out, r)", _lora_case),
+             "y = x W^T + b + scale * (x A^T) B^T, with A (r, in) and B (out, r)",
+             reference=_lora_reference, public=_lora_public, hidden=_lora_hidden,
+             protects=("aigc_course.models.lora:lora_forward",)),
 )})
 
 
@@ -353,36 +499,59 @@ def check_lora_forward(answer: Callable) -> None:
 # --- Lessons 06 and 07: evaluation, responsible AIGC ---
 
 
-def _gaussians_case():
-    g = torch.Generator().manual_seed(6)
-    a, b = torch.randn(4, 4, generator=g, dtype=torch.float64), torch.randn(4, 4, generator=g, dtype=torch.float64)
-    mu1, mu2 = torch.randn(4, generator=g, dtype=torch.float64), torch.randn(4, generator=g, dtype=torch.float64)
-    cov1, cov2 = a @ a.T + 0.1 * torch.eye(4, dtype=torch.float64), b @ b.T + 0.1 * torch.eye(4, dtype=torch.float64)
-    return (mu1, cov1, mu2, cov2), torch.tensor(_metrics.frechet_distance(mu1, cov1, mu2, cov2), dtype=torch.float32)
+def _gaussians(g: torch.Generator, d: int):
+    a, b = (torch.randn(d, d, generator=g, dtype=torch.float64) for _ in range(2))
+    mu1, mu2 = (torch.randn(d, generator=g, dtype=torch.float64) for _ in range(2))
+    eye = torch.eye(d, dtype=torch.float64)
+    return mu1, a @ a.T + 0.1 * eye, mu2, b @ b.T + 0.1 * eye
 
 
-def _precision_case():
+def _frechet_reference(mu1, cov1, mu2, cov2):
+    return torch.tensor(_metrics.frechet_distance(mu1, cov1, mu2, cov2), dtype=torch.float32)
+
+
+def _precision_reference(real, fake, k):
+    precision, _ = _metrics.precision_recall(real, fake, k=k)
+    return torch.tensor(precision)
+
+
+def _precision_public():
     g = torch.Generator().manual_seed(61)
-    real, fake = torch.randn(60, 3, generator=g), torch.randn(40, 3, generator=g) * 1.5 + 0.5
-    precision, _ = _metrics.precision_recall(real, fake, k=3)
-    return (real, fake, 3), torch.tensor(precision)
+    return torch.randn(60, 3, generator=g), torch.randn(40, 3, generator=g) * 1.5 + 0.5, 3
 
 
-def _z_score_case():
-    greens, total, gamma = torch.tensor([30.0, 50.0, 120.0]), torch.tensor([100.0, 100.0, 200.0]), 0.25
-    return (greens, total, gamma), (greens - gamma * total) / torch.sqrt(total * gamma * (1 - gamma))
+def _precision_hidden(g: torch.Generator):
+    d = _size(g, 1, 5)
+    return _randn(g, _size(g, 20, 60), d), _randn(g, _size(g, 10, 40), d, scale=1.5) + 0.5, _size(g, 1, 5)
+
+
+def _z_score_reference(greens, total, gamma):
+    return (greens - gamma * total) / torch.sqrt(total * gamma * (1 - gamma))
+
+
+def _z_score_hidden(g: torch.Generator):
+    total = torch.randint(20, 400, (_size(g, 1, 6),), generator=g).double()
+    return (total * torch.rand(total.shape, generator=g, dtype=torch.float64)).round(), total, \
+        round(0.1 + 0.4 * float(torch.rand(1, generator=g)), 3)
 
 
 EXERCISES.update({e.id: e for e in (
     Exercise("6.1", "Fréchet distance", "06_evaluation", "my_frechet_distance",
              "||mu1 - mu2||^2 + tr(cov1) + tr(cov2) - 2 tr((cov1 cov2)^(1/2)); the last trace is the sum of the "
-             "square roots of the eigenvalues of sqrt(cov1) @ cov2 @ sqrt(cov1)", _gaussians_case),
+             "square roots of the eigenvalues of sqrt(cov1) @ cov2 @ sqrt(cov1)",
+             reference=_frechet_reference, public=lambda: _gaussians(torch.Generator().manual_seed(6), 4),
+             hidden=lambda g: _gaussians(g, _size(g, 1, 6)),
+             protects=("aigc_course.metrics.images:frechet_distance",)),
     Exercise("6.2", "k-NN precision", "06_evaluation", "my_precision",
              "radius of each real point = distance to its k-th nearest OTHER real point (torch.cdist, then "
              "sort; column 0 is the point itself); a sample counts if it lies within the radius of any real point",
-             _precision_case),
+             reference=_precision_reference, public=_precision_public, hidden=_precision_hidden,
+             protects=("aigc_course.metrics.images:precision_recall",)),
     Exercise("7.1", "watermark z-score", "07_responsible_aigc", "my_z_score",
-             "z = (greens - gamma * T) / sqrt(T * gamma * (1 - gamma)), elementwise", _z_score_case),
+             "z = (greens - gamma * T) / sqrt(T * gamma * (1 - gamma)), elementwise",
+             reference=_z_score_reference,
+             public=lambda: (torch.tensor([30.0, 50.0, 120.0]), torch.tensor([100.0, 100.0, 200.0]), 0.25),
+             hidden=_z_score_hidden),
 )})
 
 
