@@ -38,6 +38,7 @@ def test_pick_device_override_order_argument_then_environment(monkeypatch):
     ("cuda:1", False, False, "CUDA is not available"),
     ("mps", True, False, "Apple MPS is not available"),
     ("xla", True, True, "unknown device"),
+    ("gpu", True, True, "unknown device .gpu.: use .cpu."),  # not a torch device type at all
 ])
 def test_pick_device_rejects_a_device_the_machine_lacks(monkeypatch, asked, cuda, mps, message):
     _machine(monkeypatch, cuda, mps)

@@ -22,7 +22,10 @@ def pick_device(prefer: str | None = None) -> torch.device:
     """
     prefer = prefer or os.environ.get("AIGC_DEVICE")
     if prefer:
-        device = torch.device(prefer)
+        try:
+            device = torch.device(prefer)
+        except RuntimeError as err:  # torch's own message lists dozens of backends a learner never has
+            raise ValueError(f"unknown device {prefer!r}: use 'cpu', 'cuda', 'cuda:N' or 'mps'") from err
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {prefer!r} requested but CUDA is not available: use 'cpu' or unset AIGC_DEVICE")
         if device.type == "mps" and not _mps_available():
