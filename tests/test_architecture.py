@@ -23,13 +23,21 @@ def test_import_contracts_hold():
     assert "BROKEN" not in run.stdout and "KEPT" in run.stdout
 
 
-def test_a_forbidden_import_breaks_a_contract(tmp_path):
-    """The contracts bite: a copy of the package whose core imports a model fails the check."""
+@pytest.mark.parametrize("module, forbidden", [
+    ("core/env.py", "aigc_course.models.vae"),              # the base knows no model
+    ("models/vae.py", "aigc_course.train.loop"),            # models are maths, not training
+    ("views/plots.py", "aigc_course.recipes.vae"),          # views never import recipes
+    ("metrics/images.py", "aigc_course.views.plots"),       # metrics, views, responsible are independent
+    ("recipes/vae.py", "aigc_course.teaching.exercises"),   # recipes know no teaching
+])
+def test_a_forbidden_import_breaks_the_contract(tmp_path, module, forbidden):
+    """The contract bites: a copy of the package with one forbidden import fails the check, naming it."""
     shutil.copytree(ROOT / "aigc_course", tmp_path / "aigc_course")
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    env_py = tmp_path / "aigc_course" / "core" / "env.py"
-    env_py.write_text(env_py.read_text() + "\nfrom aigc_course.models import vae  # noqa\n")
+    path = tmp_path / "aigc_course" / module
+    path.write_text(path.read_text() + f"\nimport {forbidden}  # noqa\n")
     run = subprocess.run([_lint_imports()], cwd=tmp_path, capture_output=True, text=True, timeout=120,
                          env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    importer = "aigc_course." + module.removesuffix(".py").replace("/", ".")
     assert run.returncode != 0
-    assert "aigc_course.core.env -> aigc_course.models.vae" in run.stdout
+    assert f"{importer} -> {forbidden}" in run.stdout
