@@ -304,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(run=cmd_sample)
     sy = sub.add_parser("stylize", help="neural style transfer (Gatys et al.) of one image")
     sy.add_argument("content", help="an image file or a built-in name (chelsea, astronaut, china, coffee, ...)")
-    sy.add_argument("style", help="an image file or a built-in name (flower, ihc, hubble, gravel, ...)")
+    sy.add_argument("style", help="an image file or a built-in name (starry_night, cafe_terrace, flower, ihc, ...)")
     sy.add_argument("--size", type=int, default=256, help="longer side of the result in pixels (default 256)")
     sy.add_argument("--steps", type=int, default=100, help="loss evaluations (default 100)")
     sy.add_argument("--style-weight", type=float, default=StyleConfig.style_weight)

@@ -457,6 +457,22 @@ def test_training_loss_falls_and_checkpoint_round_trips(tmp_path):
     x = torch.randint(0, 256, (1, 10))
     assert torch.equal(loaded(x)[0], model(x)[0])
     assert card["kind"] == "GPT" and card["metrics"]["val_loss_shakespeare"] == results["val_loss_shakespeare"]
+    # the card's held-out numbers cover all of the held-out text (103,601 bytes of Shakespeare, in whole
+    # windows), not the 8 windows x 64 bytes the training-time evaluation read: recompute them with a plain loop
+    from aigc_course.recipes.gpt import split_corpus
+
+    held_out = torch.tensor(list(split_corpus("shakespeare")[1].encode()), dtype=torch.long)
+    assert len(held_out) == 103_601
+    block = loaded.config.block_size
+    nats, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(held_out) - block, block):
+            x, y = held_out[start:start + block], held_out[start + 1:start + block + 1]
+            nats += torch.nn.functional.cross_entropy(loaded(x[None])[0][0], y, reduction="sum").item()
+            count += len(y)
+    assert count == (len(held_out) - 1) // block * block > 100_000
+    assert card["metrics"]["val_nats_per_byte_shakespeare"] == pytest.approx(nats / count, abs=2e-4)
+    assert card["metrics"]["val_bits_per_byte_shakespeare"] == pytest.approx(nats / count / math.log(2), abs=2e-4)
 
 
 @pytest.mark.slow  # a real (tiny) training run

@@ -2,8 +2,10 @@
 
 ``load_image("chelsea", 256)`` gives a (1, 3, H, W) float tensor in [0, 1] whose
 longer side is 256 pixels. Built-in names come from ``data/style/*.jpg``,
-converted from images that scikit-image and scikit-learn ship inside their
-wheels (see ``scripts/make_style_images.py`` and ``data/README.md``).
+converted from photos that scikit-image and scikit-learn ship inside their
+wheels and from public-domain Van Gogh paintings that the Debian packages
+opencv-doc and gcompris-qt-data ship (see ``scripts/make_style_images.py`` and
+``data/README.md``).
 
 Anything else is read as a file: any size, RGB, RGBA (composited on white),
 greyscale or palette images. Other pixel formats (16-bit, float, ...) and files
@@ -28,9 +30,13 @@ BUILTIN = {
     "ihc": ("style/ihc.jpg", "immunohistochemistry stain (painterly texture)", "scikit-image"),
     "hubble": ("style/hubble.jpg", "Hubble deep field (galaxies on black)", "scikit-image"),
     "gravel": ("style/gravel.jpg", "gravel texture (grey)", "scikit-image"),
+    "starry_night": ("style/starry_night.jpg", "Van Gogh, The Starry Night (1889)", "Debian opencv-doc"),
+    "cafe_terrace": ("style/cafe_terrace.jpg", "Van Gogh, Cafe Terrace at Night (1888)", "Debian gcompris-qt-data"),
+    "langlois_bridge": ("style/langlois_bridge.jpg", "Van Gogh, The Langlois Bridge at Arles (1888)",
+                        "Debian gcompris-qt-data"),
 }
 CONTENT_NAMES = ("chelsea", "astronaut", "china", "coffee")
-STYLE_NAMES = ("flower", "ihc", "hubble", "gravel")
+STYLE_NAMES = ("starry_night", "cafe_terrace", "langlois_bridge", "flower", "ihc", "hubble", "gravel")
 
 ACCEPTED_MODES = {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "La"}
 MIN_SIZE = 32  # VGG19 halves the image five times; smaller images lose the deep layers
