@@ -468,16 +468,26 @@ def _images_hidden(g: torch.Generator, n: int) -> list[torch.Tensor]:
     return [torch.rand(shape, generator=g) * 2 - 1] + [torch.randn(shape, generator=g) for _ in range(n - 1)]
 
 
-def _schedule():
-    from aigc_course.models.diffusion import linear_schedule
+def _schedule(kind: str = "linear"):
+    from aigc_course.models.diffusion import make_schedule
 
-    return linear_schedule()
+    return make_schedule(kind)
+
+
+def _given_schedule(betas=None, alphas_cumprod=None):
+    """The schedule the inputs carry (the references must use it, not rebuild the linear one): from ``betas``,
+    or from ``alphas_cumprod`` through beta_t = 1 - abar_t / abar_{t-1}."""
+    from aigc_course.models.diffusion import Schedule
+
+    if betas is None:
+        betas = 1 - alphas_cumprod / torch.cat([alphas_cumprod.new_ones(1), alphas_cumprod[:-1]])
+    return Schedule("given", betas)
 
 
 def _q_sample_reference(x0, t, noise, alphas_cumprod):
     from aigc_course.models.diffusion import q_sample
 
-    return q_sample(_schedule(), x0, t, noise)
+    return q_sample(_given_schedule(alphas_cumprod=alphas_cumprod), x0, t, noise)
 
 
 def _q_sample_public():
@@ -493,7 +503,7 @@ def _q_sample_hidden(g: torch.Generator):
 def _ddpm_reference(x_t, eps, t, betas, alphas_cumprod, z):
     from aigc_course.models.diffusion import ddpm_step
 
-    return ddpm_step(_schedule(), x_t, eps, t, noise=z, clip=False)
+    return ddpm_step(_given_schedule(betas), x_t, eps, t, noise=z, clip=False)
 
 
 def _ddpm_public():
@@ -509,7 +519,7 @@ def _ddpm_hidden(g: torch.Generator):
 def _ddim_reference(x_t, eps, t, t_prev, alphas_cumprod):
     from aigc_course.models.diffusion import ddim_step
 
-    return ddim_step(_schedule(), x_t, eps, t, t_prev, eta=0.0, clip=False)
+    return ddim_step(_given_schedule(alphas_cumprod=alphas_cumprod), x_t, eps, t, t_prev, eta=0.0, clip=False)
 
 
 def _ddim_public():
@@ -528,17 +538,21 @@ EXERCISES.update({e.id: e for e in (
              "x_t = sqrt(abar_t) * x0 + sqrt(1 - abar_t) * noise, with abar_t = alphas_cumprod[t] reshaped to "
              "(B, 1, 1, 1) so each image gets its own t",
              reference=_q_sample_reference, public=_q_sample_public, hidden=_q_sample_hidden,
+             edge=(lambda: (*_q_sample_public()[:3], _schedule("cosine").alphas_cumprod),),  # another schedule
              protects=("aigc_course.models.diffusion:q_sample",)),
     Exercise("4.2", "one DDPM reverse step", "04_diffusion", "my_ddpm_step",
              "x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t); mean = sqrt(abar_{t-1}) beta_t / (1 - abar_t) * "
              "x0_hat + sqrt(alpha_t) (1 - abar_{t-1}) / (1 - abar_t) * x_t; add sqrt((1 - abar_{t-1}) / "
              "(1 - abar_t) * beta_t) * z",
              reference=_ddpm_reference, public=_ddpm_public, hidden=_ddpm_hidden,
+             edge=(lambda: (*_ddpm_public()[:3], _schedule("cosine").betas, _schedule("cosine").alphas_cumprod,
+                            _ddpm_public()[5]),),
              protects=("aigc_course.models.diffusion:ddpm_step",)),
     Exercise("4.3", "DDIM update", "04_diffusion", "my_ddim_step",
              "x0_hat as in 4.2, then x_prev = sqrt(abar_prev) * x0_hat + sqrt(1 - abar_prev) * eps (eta = 0: "
              "no fresh noise)",
              reference=_ddim_reference, public=_ddim_public, hidden=_ddim_hidden,
+             edge=(lambda: (*_ddim_public()[:4], _schedule("cosine").alphas_cumprod),),
              protects=("aigc_course.models.diffusion:ddim_step",)),
 )})
 
