@@ -315,3 +315,16 @@ def test_predict_then_run_questions(capsys, exercise, check, right):
     assert _first_line(capsys).startswith(f"Exercise {exercise} {title}: not yet - ")
     check(lambda: 0)
     assert "return one of the letters" in _first_line(capsys)
+
+
+def test_diffusion_references_follow_the_schedule_their_inputs_carry():
+    """4.1-4.3's references once rebuilt the linear schedule whatever alphas_cumprod they were given."""
+    ex1, ex3 = exercises.EXERCISES["4.1"], exercises.EXERCISES["4.3"]
+    x0, t, noise, _ = ex1.public()
+    abar = torch.linspace(0.99, 0.01, 1000)                       # any decreasing schedule
+    by_hand = abar[t].sqrt().reshape(-1, 1, 1, 1) * x0 + (1 - abar[t]).sqrt().reshape(-1, 1, 1, 1) * noise
+    assert torch.allclose(ex1.reference(x0, t, noise, abar), by_hand, atol=1e-5)
+    x_t, eps, t, t_prev, _ = ex3.public()
+    x0_hat = (x_t - (1 - abar[t]).sqrt() * eps) / abar[t].sqrt()
+    assert torch.allclose(ex3.reference(x_t, eps, t, t_prev, abar),
+                          abar[t_prev].sqrt() * x0_hat + (1 - abar[t_prev]).sqrt() * eps, atol=1e-5)
