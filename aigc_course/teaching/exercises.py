@@ -341,8 +341,9 @@ def tiny_vgg() -> torch.nn.Module:
     """VGGFeatures for relu1_1 and relu2_1 with seeded random weights (same architecture as VGG19's start)."""
     from aigc_course.models.vgg import VGGFeatures, build_vgg19_features
 
-    torch.manual_seed(0)
-    state = build_vgg19_features("relu2_1").state_dict()
+    with torch.random.fork_rng():  # seeded weights, and the caller's random state left as it was
+        torch.manual_seed(0)
+        state = build_vgg19_features("relu2_1").state_dict()
     return VGGFeatures((*CLOSURE_STYLE, *CLOSURE_CONTENT), state_dict=state)
 
 
@@ -618,8 +619,9 @@ def _sampler_case(g: torch.Generator, k: int, T: int, n: int = 2000):
 def _run_sampler(answer: Callable, args: tuple) -> torch.Tensor:
     """Where the learner's code runs: their loop with the mixture's exact eps, fresh z from a fixed seed."""
     x_T, betas, abar, means, std, weights = args
-    torch.manual_seed(0)
-    return answer(mixture_eps(means, std, weights, abar), x_T.clone(), betas, abar)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return answer(mixture_eps(means, std, weights, abar), x_T.clone(), betas, abar)
 
 
 def _ancestral_sampling_reference(x_T, betas, abar, means, std, weights):
@@ -680,8 +682,9 @@ def toy_denoiser(T: int) -> torch.nn.Module:
             s = (torch.as_tensor(t, dtype=x_t.dtype) / T).expand(len(x_t))[:, None] * torch.tensor([1., 2., 4.])
             return self.net(torch.cat([x_t, (s * torch.pi).sin(), (s * torch.pi).cos()], 1))
 
-    torch.manual_seed(0)
-    return ToyDenoiser()
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return ToyDenoiser()
 
 
 def _training_case(g: torch.Generator):
@@ -694,13 +697,14 @@ def _train_toy(loss_fn: Callable, args: tuple) -> torch.Tensor:
     data, abar = args
     model = toy_denoiser(len(abar))
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    torch.manual_seed(1)
-    for _ in range(TOY_STEPS):
-        batch = data[torch.randint(0, len(data), (TOY_BATCH,))]
-        loss = loss_fn(model, batch, abar)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        for _ in range(TOY_STEPS):
+            batch = data[torch.randint(0, len(data), (TOY_BATCH,))]
+            loss = loss_fn(model, batch, abar)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
     return torch.nn.utils.parameters_to_vector(model.parameters()).detach()
 
 
