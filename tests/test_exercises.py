@@ -155,3 +155,176 @@ def test_evaluation_and_responsible_checks_accept_the_equations_and_reject_mista
         line = _first_line(capsys)
         assert line.startswith(f"Exercise {exercise} ") and ": not yet - " in line, line
     assert [e.function for e in exercises.exercises_for("06_evaluation")] == ["my_frechet_distance", "my_precision"]
+
+
+# Lessons 03 and 04: the behaviour-graded exercises (L-BFGS closure, diffusion training loss, sampling loop)
+# and the predict-then-run questions. The right answers are written here from the papers, not from the package.
+
+def _style_loss_by_hand(features, grams):
+    total = 0
+    for f, a in zip(features, grams):
+        b, c, h, w = f.shape
+        flat = f.reshape(b, c, h * w)
+        total = total + ((flat @ flat.transpose(1, 2) / (c * h * w) - a) ** 2).mean()
+    return total
+
+
+def _tv_by_hand(x):
+    return ((x[:, :, 1:] - x[:, :, :-1]) ** 2).mean() + ((x[..., 1:] - x[..., :-1]) ** 2).mean()
+
+
+def _closure_by_hand(zero_grad=True, swap=False):
+    def make(image, optimizer, extract, content_targets, style_grams, weights):
+        wc, ws, wt = (weights[1], weights[0], weights[2]) if swap else weights
+
+        def closure():
+            if zero_grad:
+                optimizer.zero_grad()
+            content_features, style_features = extract(image)
+            loss = wc * sum(((f - t) ** 2).mean() for f, t in zip(content_features, content_targets)) \
+                + ws * _style_loss_by_hand(style_features, style_grams) + wt * _tv_by_hand(image)
+            loss.backward()
+            return loss
+        return closure
+    return make
+
+
+def test_style_objective_on_images_with_known_total_variation():
+    stripes = (torch.arange(8) % 2).float().expand(1, 3, 8, 8).clone()   # columns 0, 1, 0, 1, ...: dx^2 = 1, dy = 0
+    assert exercises.style_objective(stripes, stripes, stripes, torch.tensor([0.0, 0.0, 1.0])) == pytest.approx(1.0)
+    flat = torch.full((1, 3, 8, 8), 0.5)
+    assert exercises.style_objective(flat, flat, flat, torch.tensor([1.0, 1.0, 1.0])) == 0.0   # its own target
+
+
+def test_closure_exercise_grades_the_loss_lbfgs_reaches(capsys):
+    exercises.check_closure(_closure_by_hand())
+    assert _first_line(capsys) == "Exercise 3.4 L-BFGS closure: correct"
+    ex = exercises.EXERCISES["3.4"]
+    args = ex.grading_inputs(seed=1)[-1]
+    start = exercises.style_objective(args[2], *args[:2], args[3])
+    reached = exercises.style_objective(ex.reference(*args), *args[:2], args[3])
+    assert reached < 0.6 * start                     # 30 evaluations do optimise: the check is not vacuous
+    for wrong in (_closure_by_hand(zero_grad=False),  # gradients pile up over the line search's evaluations
+                  _closure_by_hand(swap=True)):       # style weight on the content term and vice versa
+        exercises.check_closure(wrong)
+        line = _first_line(capsys)
+        assert line.startswith("Exercise 3.4 L-BFGS closure: not yet - ") and "gradients" in line, line
+    exercises.check_closure(lambda *args: None)      # returned no closure
+    assert "your code raised TypeError" in _first_line(capsys)
+
+
+def test_mixture_eps_matches_the_score_of_the_noised_mixture():
+    # one Gaussian N((1, 0), 0.5^2 I) at abar = 0.64: q_t = N((0.8, 0), 0.52 I), so at x = 0 the score is
+    # (0.8 / 0.52, 0) and eps* = -sqrt(0.36) * score = (-0.923077, 0)
+    eps = exercises.mixture_eps(torch.tensor([[1.0, 0.0]]), 0.5, torch.tensor([1.0]), torch.tensor([0.9, 0.64]))
+    assert eps(torch.zeros(1, 2), 1)[0].tolist() == pytest.approx([-0.6 * 0.8 / 0.52, 0.0], abs=1e-6)
+    # three components: against autograd of the log-density written with torch.distributions
+    means, std, weights = torch.tensor([[2.0, 0.0], [-1.0, 1.0], [0.0, -2.0]]).double(), 0.3, torch.tensor(
+        [0.5, 0.3, 0.2]).double()
+    abar = torch.tensor([0.3]).double()
+    x = torch.randn(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)).requires_grad_()
+    comps = torch.distributions.Independent(torch.distributions.Normal(
+        abar.sqrt() * means, (abar * std ** 2 + 1 - abar).sqrt().expand(3, 2)), 1)
+    mix = torch.distributions.MixtureSameFamily(torch.distributions.Categorical(weights), comps)
+    score, = torch.autograd.grad(mix.log_prob(x).sum(), x)
+    got = exercises.mixture_eps(means, std, weights, abar)(x.detach(), 0)
+    assert torch.allclose(got, -(1 - abar).sqrt() * score, atol=1e-10)
+
+
+def _sampler_by_hand(noise=True, forward=False, sigma2="beta_tilde"):
+    """Ho et al. 2020, algorithm 2: x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps) / sqrt(alpha_t) + sigma_t z,
+    with sigma_t^2 = beta_t or beta_tilde_t (both are in the paper)."""
+    def sample(model, x, betas, abar):
+        steps = range(len(betas)) if forward else range(len(betas) - 1, -1, -1)
+        for t in steps:
+            x = (x - betas[t] / (1 - abar[t]).sqrt() * model(x, t)) / (1 - betas[t]).sqrt()
+            if t > 0 and noise:
+                var = betas[t] if sigma2 == "beta" else (1 - abar[t - 1]) / (1 - abar[t]) * betas[t]
+                x = x + var.sqrt() * torch.randn_like(x)
+        return x
+    return sample
+
+
+def test_mixture_fit_accepts_the_mixture_and_rejects_a_narrower_one():
+    g = torch.Generator().manual_seed(3)
+    means, std, weights = torch.tensor([[2.5, 0.0], [-2.5, 0.0], [0.0, 2.5]]).double(), 0.3, torch.tensor(
+        [0.5, 0.3, 0.2]).double()
+    which = torch.multinomial(weights, 2000, replacement=True, generator=g)
+    noise = torch.randn(2000, 2, generator=g, dtype=torch.float64)
+    right = exercises.mixture_fit(means[which] + std * noise, means, std, weights)
+    assert all(right[k] <= limit / 2 for k, limit in exercises.SAMPLER_LIMITS.items()), right
+    narrow = exercises.mixture_fit(means[which] + 0.5 * std * noise, means, std, weights)
+    assert narrow["spread"] == pytest.approx(0.5, abs=0.05)
+    one_mode = exercises.mixture_fit(means[:1].expand(2000, 2) + std * noise, means, std, weights)
+    assert one_mode["mean"] == float("inf") and one_mode["mass"] == pytest.approx(0.5)
+
+
+def test_sampling_loop_exercise_judges_what_the_loop_draws(capsys):
+    for right in (_sampler_by_hand(), _sampler_by_hand(sigma2="beta")):
+        exercises.check_sample(right)
+        assert _first_line(capsys) == "Exercise 4.5 ancestral sampling loop: correct"
+    for wrong in (_sampler_by_hand(noise=False),     # no fresh z: every point slides onto a mode's centre
+                  _sampler_by_hand(forward=True),    # t runs the wrong way
+                  lambda model, x, betas, abar: x):  # no loop at all
+        exercises.check_sample(wrong)
+        line = _first_line(capsys)
+        assert line.startswith("Exercise 4.5 ancestral sampling loop: not yet - ") and "fresh" in line, line
+    ex = exercises.EXERCISES["4.5"]                  # the reference, on the inputs of ten grading seeds
+    fits = [exercises.mixture_fit(ex.reference(*args), *args[3:])
+            for seed in range(10) for args in ex.grading_inputs(seed)[2:]]
+    assert max(f["mass"] for f in fits) < 0.02 and max(f["mean"] for f in fits) < 0.15
+    assert max(f["spread"] for f in fits) < 0.16
+
+
+def _diffusion_loss_by_hand(target="noise", sqrt=True):
+    """Ho et al. 2020, algorithm 1: t ~ Uniform{0..T-1}, eps ~ N(0, I), || eps - eps_theta(x_t, t) ||^2."""
+    def loss(model, x0, abar):
+        t = torch.randint(0, len(abar), (x0.shape[0],))
+        eps = torch.randn(x0.shape)
+        a = abar[t].reshape(-1, 1)
+        x_t = (a.sqrt() * x0 + (1 - a).sqrt() * eps) if sqrt else (a * x0 + (1 - a) * eps)
+        return ((model(x_t, t) - (eps if target == "noise" else x0)) ** 2).sum(1).mean() / 2
+    return loss
+
+
+def test_heldout_denoising_error_of_a_network_that_predicts_zero_is_the_noise_variance():
+    data, abar = exercises.EXERCISES["4.4"].public()
+    zero = torch.zeros(sum(p.numel() for p in exercises.toy_denoiser(len(abar)).parameters()))
+    # E[eps^2] = 1; the mean of 4,000 squared normals has standard deviation sqrt(2 / 4000) = 0.022
+    assert exercises.heldout_denoising_error(zero, data, abar) == pytest.approx(1.0, abs=0.08)
+
+
+def test_training_loss_exercise_judges_the_trained_network(capsys):
+    exercises.check_diffusion_loss(_diffusion_loss_by_hand())
+    assert _first_line(capsys) == "Exercise 4.4 diffusion training loss: correct"
+    for wrong in (_diffusion_loss_by_hand(target="x0"),   # regresses the clean point, not the noise
+                  _diffusion_loss_by_hand(sqrt=False)):    # abar x0 + (1 - abar) eps: not the forward process
+        exercises.check_diffusion_loss(wrong)
+        line = _first_line(capsys)
+        assert line.startswith("Exercise 4.4 diffusion training loss: not yet - ") and "noise" in line, line
+
+
+@pytest.mark.parametrize("exercise, check, right", [
+    ("3.5", exercises.check_prediction_optimizer, "A"), ("3.6", exercises.check_prediction_style_weight, "B"),
+    ("4.6", exercises.check_prediction_samplers, "A"), ("4.7", exercises.check_prediction_guidance, "A")])
+def test_predict_then_run_questions(capsys, exercise, check, right):
+    title = exercises.EXERCISES[exercise].title
+    check(lambda: right.lower() + " ")   # case and spaces do not matter
+    assert _first_line(capsys) == f"Exercise {exercise} {title}: correct"
+    check(lambda: "C")
+    assert _first_line(capsys).startswith(f"Exercise {exercise} {title}: not yet - ")
+    check(lambda: 0)
+    assert "return one of the letters" in _first_line(capsys)
+
+
+def test_diffusion_references_follow_the_schedule_their_inputs_carry():
+    """4.1-4.3's references once rebuilt the linear schedule whatever alphas_cumprod they were given."""
+    ex1, ex3 = exercises.EXERCISES["4.1"], exercises.EXERCISES["4.3"]
+    x0, t, noise, _ = ex1.public()
+    abar = torch.linspace(0.99, 0.01, 1000)                       # any decreasing schedule
+    by_hand = abar[t].sqrt().reshape(-1, 1, 1, 1) * x0 + (1 - abar[t]).sqrt().reshape(-1, 1, 1, 1) * noise
+    assert torch.allclose(ex1.reference(x0, t, noise, abar), by_hand, atol=1e-5)
+    x_t, eps, t, t_prev, _ = ex3.public()
+    x0_hat = (x_t - (1 - abar[t]).sqrt() * eps) / abar[t].sqrt()
+    assert torch.allclose(ex3.reference(x_t, eps, t, t_prev, abar),
+                          abar[t_prev].sqrt() * x0_hat + (1 - abar[t_prev]).sqrt() * eps, atol=1e-5)
