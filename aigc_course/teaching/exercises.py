@@ -399,7 +399,7 @@ def check_mode_counts(answer: Callable) -> None:
 # the grader (mode_coverage: >= 2% of the samples each). Calibration (tests/test_exercises.py repeats
 # it): the reference covers 8/8 in seeds 0-7; a step without zero_grad 0-1, a generator that ascends its
 # loss 0, a discriminator with real and fake swapped 0.
-GAN_STEPS, GAN_BATCH, GAN_RING_STD, GAN_MIN_MODES = 400, 128, 0.2, 6
+GAN_STEPS, GAN_BATCH, GAN_RING_STD, GAN_MIN_MODES = 700, 128, 0.2, 6
 
 
 def _train_gan_steps(step: Callable, args: tuple) -> torch.Tensor:
