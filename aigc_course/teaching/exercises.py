@@ -284,12 +284,13 @@ def check_vae_step(answer: Callable) -> None:
 
 # Predict-then-run questions and quizzes (lessons 00, 01 and 02). The learner's function returns a
 # letter; ``run`` turns it into its index among the allowed letters, and the grader compares that index
-# with the right one. The question's id is the only input.
-_CHOICES: dict[str, tuple[str, str]] = {}   # exercise id -> (allowed letters, right letter)
+# with the right one. The only input is the question's number in ``_CHOICES`` (an int: strings do not
+# travel to the grading process).
+_CHOICES: list[tuple[str, str]] = []   # (allowed letters, right letter), in the order the questions are made
 
 
 def _choice_run(answer: Callable, args: tuple) -> torch.Tensor:
-    letters = _CHOICES[args[0]][0]
+    letters = _CHOICES[int(args[0])][0]
     got = answer()
     if not isinstance(got, str) or got.strip().upper() not in tuple(letters):
         raise ValueError(f"return one letter as a string, one of {', '.join(repr(c) for c in letters)}; "
@@ -297,15 +298,16 @@ def _choice_run(answer: Callable, args: tuple) -> torch.Tensor:
     return torch.tensor(letters.index(got.strip().upper()))
 
 
-def _choice_reference(question: str) -> torch.Tensor:
-    letters, right = _CHOICES[question]
+def _choice_reference(question: int) -> torch.Tensor:
+    letters, right = _CHOICES[int(question)]
     return torch.tensor(letters.index(right))
 
 
 def _choice(id: str, title: str, notebook: str, letters: str, right: str, hint: str) -> Exercise:
-    _CHOICES[id] = (letters, right)
+    _CHOICES.append((letters, right))
+    number = len(_CHOICES) - 1
     return Exercise(id, title, notebook, f"my_answer_{id.replace('.', '_')}", hint, reference=_choice_reference,
-                    public=lambda: (id,), run=_choice_run)
+                    public=lambda: (number,), run=_choice_run)
 
 
 EXERCISES.update({e.id: e for e in (
