@@ -46,7 +46,8 @@ def test_evaluate_returns_the_verdict_without_printing(capsys):
     ok, line = exercises.EXERCISES["1.1"].evaluate(lambda mu, logvar, eps: mu)
     assert not ok and line.startswith("Exercise 1.1 reparameterisation: not yet")
     assert capsys.readouterr().out == ""
-    assert [e.function for e in exercises.exercises_for("01_vae")] == ["my_reparameterize", "my_kl"]
+    assert [e.function for e in exercises.exercises_for("01_vae")] == [
+        "my_reparameterize", "my_kl", "my_vae_step", "my_answer_1_4", "my_answer_1_5"]
 
 
 def test_wrong_answer_raises_under_nbgrader_autograde(monkeypatch, capsys):
@@ -328,3 +329,115 @@ def test_diffusion_references_follow_the_schedule_their_inputs_carry():
     x0_hat = (x_t - (1 - abar[t]).sqrt() * eps) / abar[t].sqrt()
     assert torch.allclose(ex3.reference(x_t, eps, t, t_prev, abar),
                           abar[t_prev].sqrt() * x0_hat + (1 - abar[t_prev]).sqrt() * eps, atol=1e-5)
+
+
+# Lessons 00, 01 and 02: the quiz, the two training steps graded by what they train, predict-then-run questions.
+
+def test_quiz_and_predict_questions_take_one_letter(capsys):
+    right = {"0.1": "B", "0.2": "C", "0.3": "C", "1.4": "B", "1.5": "C", "2.5": "B", "2.6": "B"}
+    for exercise, letter in right.items():
+        answer = (lambda letter: lambda: letter)(letter)
+        answer.__name__ = f"my_answer_{exercise.replace('.', '_')}"
+        exercises.check_answer(answer)
+        assert _first_line(capsys).endswith(": correct")
+        answer = (lambda letter: lambda: f" {letter.lower()} ")(letter)   # case and spaces do not matter
+        answer.__name__ = f"my_answer_{exercise.replace('.', '_')}"
+        exercises.check_answer(answer)
+        assert _first_line(capsys).endswith(": correct")
+        answer = (lambda letter: lambda: "A" if letter != "A" else "B")(letter)
+        answer.__name__ = f"my_answer_{exercise.replace('.', '_')}"
+        exercises.check_answer(answer)
+        line = _first_line(capsys)
+        assert line.startswith(f"Exercise {exercise} ") and ": not yet - " in line, line
+
+    def my_answer_0_1():
+        return 2
+    exercises.check_answer(my_answer_0_1)
+    assert "return one letter as a string, one of 'A', 'B', 'C', 'D'; got 2" in _first_line(capsys)
+
+    def my_answer_0_3():
+        return "D"   # only A, B or C here
+    exercises.check_answer(my_answer_0_3)
+    assert "one of 'A', 'B', 'C'; got 'D'" in _first_line(capsys)
+    exercises.check_answer(lambda: "B")  # a renamed function: the check cannot tell which question
+    assert _first_line(capsys).startswith("Exercise ? question: not yet - keep the function's name")
+    assert [e.function for e in exercises.exercises_for("00_welcome")] == [
+        "my_answer_0_1", "my_answer_0_2", "my_answer_0_3"]
+
+
+def _vae_step(sign=1.0, zero_grad=True, kl=True):
+    """A VAE step written from Kingma & Welling 2014 (eq. 10; appendix B for the KL), with switchable mistakes."""
+    def step(model, optimizer, x, eps):
+        mu, logvar = model.encode(x)
+        logits = model.decode(mu + (0.5 * logvar).exp() * eps)
+        p = torch.sigmoid(logits).clamp(1e-7, 1 - 1e-7)
+        nll = -(x * p.log() + (1 - x) * (1 - p).log()).sum(dim=(1, 2, 3))
+        divergence = -0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum(-1) if kl else 0.0
+        loss = sign * (nll + divergence).mean()
+        if zero_grad:
+            optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+    return step
+
+
+def test_heldout_measure_of_the_vae_step_exercise():
+    """All weights 0: mu = logvar = 0 (KL 0) and every pixel's logit 0 (p = 1/2): -ELBO = 784 ln 2 nats."""
+    n = sum(p.numel() for p in exercises._step_vae(0).parameters())
+    assert exercises.heldout_negative_elbo(torch.zeros(n)) == pytest.approx(784 * math.log(2), rel=1e-5)
+    assert exercises.heldout_negative_elbo(torch.full((n,), float("nan"))) == float("inf")
+
+
+def test_vae_step_trains_and_common_mistakes_fail(capsys):
+    exercises.check_vae_step(_vae_step())
+    assert _first_line(capsys) == "Exercise 1.3 VAE training step: correct"
+    for wrong in (_vae_step(sign=-1.0), _vae_step(zero_grad=False), _vae_step(kl=False)):
+        exercises.check_vae_step(wrong)
+        line = _first_line(capsys)
+        assert line.startswith("Exercise 1.3 VAE training step: not yet - after 150 steps"), line
+        assert "cleared before backward" in line and "minimised (not maximised)" in line
+
+
+def _gan_step(g_sign=1.0, zero_grad=True, swap=False):
+    """Algorithm 1 of Goodfellow et al. 2014 with k = 1 and the non-saturating G loss, written with BCE."""
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+
+    def step(toy, d_opt, g_opt, real, z):
+        fake = toy.generate(z)
+        r, f = toy.discriminate(real), toy.discriminate(fake.detach())
+        ones, zeros = torch.ones_like(r), torch.zeros_like(f)
+        d_loss = bce(r, zeros) + bce(f, ones) if swap else bce(r, ones) + bce(f, zeros)
+        if zero_grad:
+            d_opt.zero_grad()
+        d_loss.backward()
+        d_opt.step()
+        logits = toy.discriminate(fake)
+        g_loss = g_sign * bce(logits, torch.ones_like(logits))
+        if zero_grad:
+            g_opt.zero_grad()
+        g_loss.backward()
+        g_opt.step()
+    return step
+
+
+def test_modes_covered_counts_modes_with_two_percent_of_the_samples():
+    angles = torch.arange(8) * (2 * math.pi / 8)
+    centres = 2.0 * torch.stack([angles.cos(), angles.sin()], dim=1)   # the ring: radius 2, first mode at (2, 0)
+    assert exercises.modes_covered(centres.repeat(50, 1)) == 8
+    shifted = centres[:5].repeat(50, 1) + torch.tensor([0.55, 0.0])   # 0.55 < 3 std = 0.6 from each centre
+    assert exercises.modes_covered(shifted) == 5
+    assert exercises.modes_covered(centres[:5].repeat(50, 1) + torch.tensor([0.65, 0.0])) == 0  # just too far
+    assert exercises.modes_covered(torch.zeros(400, 2)) == 0                # all at the origin: collapsed
+    few = torch.cat([centres[:1].repeat(990, 1), centres[1:2].repeat(10, 1)])  # 1% on mode 1: not covered
+    assert exercises.modes_covered(few) == 1
+
+
+def test_gan_step_trains_and_common_mistakes_fail(capsys):
+    exercises.check_gan_step(_gan_step())
+    assert _first_line(capsys) == "Exercise 2.4 GAN training step: correct"
+    for wrong in (_gan_step(g_sign=-1.0), _gan_step(zero_grad=False), _gan_step(swap=True)):
+        exercises.check_gan_step(wrong)
+        line = _first_line(capsys)
+        assert line.startswith("Exercise 2.4 GAN training step: not yet - after 700 steps"), line
+        assert "clears its gradients" in line and "real -> 1 and fake -> 0" in line

@@ -14,16 +14,27 @@ from aigc_course.teaching import grading
 ROOT = Path(__file__).resolve().parents[1]
 LESSON = ROOT / "notebooks" / "01_vae.ipynb"
 
+VAE_STEP = ("mu, logvar = model.encode(x)\n    logits = model.decode(mu + torch.exp(0.5 * logvar) * eps)\n"
+            "    rec = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction='none')\n"
+            "    loss = (rec.flatten(1).sum(1) + 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(-1)).mean()\n"
+            "    ZERO\n    loss.backward()\n    optimizer.step()")
 RIGHT = {"my_reparameterize": "return mu + torch.exp(0.5 * logvar) * eps",
-         "my_kl": "return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=-1)"}
+         "my_kl": "return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=-1)",
+         "my_vae_step": VAE_STEP.replace("ZERO", "optimizer.zero_grad()"),
+         "my_answer_1_4": "return 'B'", "my_answer_1_5": "return 'C'"}
 WRONG = {"my_reparameterize": "return mu + torch.exp(logvar) * eps",
-         "my_kl": "return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)"}
-SIGNATURES = {"my_reparameterize": "mu, logvar, eps", "my_kl": "mu, logvar"}
-CHECKS = {"my_reparameterize": "check_reparameterize", "my_kl": "check_kl"}
+         "my_kl": "return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)",
+         "my_vae_step": VAE_STEP.replace("ZERO", "loss = -loss  # ascends the loss"),
+         "my_answer_1_4": "return 'A'", "my_answer_1_5": "return 'B'"}
+SIGNATURES = {"my_reparameterize": "mu, logvar, eps", "my_kl": "mu, logvar", "my_vae_step": "model, optimizer, x, eps",
+              "my_answer_1_4": "", "my_answer_1_5": ""}
+CHECKS = {"my_reparameterize": "check_reparameterize", "my_kl": "check_kl", "my_vae_step": "check_vae_step",
+          "my_answer_1_4": "check_answer", "my_answer_1_5": "check_answer"}
+IDS = ("1.1", "1.2", "1.3", "1.4", "1.5")
 
 
 def _submission(bodies: dict[str, str], *, before: str = "", keep_checks: bool = True, extra_check: str = ""):
-    """A small '01_vae' notebook with the two exercises (the real lesson takes ~40 s to run)."""
+    """A small '01_vae' notebook with the lesson's exercises (the real lesson takes ~40 s to run)."""
     cells = [nbformat.v4.new_code_cell("import torch\n" + before)]
     for name, body in bodies.items():
         cells.append(nbformat.v4.new_code_cell(f"def {name}({SIGNATURES[name]}):\n    {body}"))
@@ -58,12 +69,13 @@ def test_student_build_of_the_lesson(tmp_path):
     student = nbformat.read(paths[0], as_version=4)
     assert len(student.cells) == len(lesson.cells)
     changed = [i for i, (a, b) in enumerate(zip(lesson.cells, student.cells)) if a.source != b.source]
-    assert [student.cells[i].source.count("raise NotImplementedError('Exercise 1.") for i in changed] == [1, 1]
+    assert [student.cells[i].source.count("raise NotImplementedError('Exercise 1.") for i in changed] == [1] * 5
     for i in changed:
         assert "BEGIN" not in student.cells[i].source and student.cells[i].outputs == []
-        assert "# torch.exp" in student.cells[i].source or "# compute the bracket" in student.cells[i].source
+    for i, hint in zip(changed, ("# torch.exp", "# compute the bracket", "# forward: encode")):
+        assert hint in student.cells[i].source
     checks = [c for c in student.cells if grading.CHECK_MARK in c.source]
-    assert [c.outputs[0]["text"].split(":")[1].strip() for c in checks] == ["correct", "correct"]
+    assert [c.outputs[0]["text"].split(":")[1].strip() for c in checks] == ["correct"] * 5
     grading.build_student([LESSON], tmp_path / "b")  # deterministic
     assert (tmp_path / "a" / "01_vae.ipynb").read_bytes() == (tmp_path / "b" / "01_vae.ipynb").read_bytes()
 
@@ -79,8 +91,7 @@ def test_lesson_notebooks_carry_nbgrader_metadata():
     nb = nbformat.read(LESSON, as_version=4)
     meta = [c.metadata["nbgrader"] for c in nb.cells if "nbgrader" in c.metadata]
     assert [(m["grade_id"], m["solution"], m["grade"]) for m in meta] == [
-        ("ex1_1_solution", True, False), ("ex1_1_check", False, True),
-        ("ex1_2_solution", True, False), ("ex1_2_check", False, True)]
+        (f"ex1_{k}_{part}", part == "solution", part == "check") for k in range(1, 6) for part in ("solution", "check")]
 
 
 @pytest.mark.skipif(not (Path(sys.executable).parent / "nbgrader").exists(), reason="nbgrader is not installed")
@@ -97,7 +108,7 @@ def test_nbgrader_generate_assignment_strips_our_solutions(tmp_path):
     release = nbformat.read(tmp_path / "release" / "vae" / "01_vae.ipynb", as_version=4)
     text = "\n".join(c.source for c in release.cells)
     assert "BEGIN SOLUTION" not in text and "torch.exp(0.5 * logvar) * eps" not in text
-    assert text.count("raise NotImplementedError()") == 2
+    assert text.count("raise NotImplementedError()") == 5
 
 
 # ------------------------------------------------------------------ hints guide, never answer
@@ -139,10 +150,12 @@ def test_grade_cli_with_two_jobs(tmp_path, capsys):
     assert main(["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "r"), "--cell-timeout", "20",
                  "--jobs", "2", "--seed", "5"]) == 0
     out = capsys.readouterr().out
-    assert "| ann | 01_vae | pass | pass | 2 | 2 |" in out and "| ben | 01_vae | fail | fail | 0 | 2 |" in out
+    assert "| ann | 01_vae | pass | pass | pass | pass | pass | 5 | 5 |" in out
+    assert "| ben | 01_vae | fail | fail | fail | fail | fail | 0 | 5 |" in out
     with open(tmp_path / "r.csv") as f:
         table = list(csv.DictReader(f))
-    assert [(r["learner"], r["score"], r["max"]) for r in table] == [("ann", "2", "2"), ("ben", "0", "2")]
+    assert [(r["learner"], r["score"], r["max"]) for r in table] == [("ann", "5", "5"), ("ben", "0", "5")]
+    assert "1.3: public case: Exercise 1.3 VAE training step: not yet - after 150 steps" in table[1]["errors"]
     assert "1.2: public case: Exercise 1.2 KL divergence: not yet - expected shape (5,)" in table[1]["errors"]
 
 
@@ -159,14 +172,14 @@ def test_real_lesson_submissions(tmp_path):
     grading.build_student([LESSON], tmp_path / "learner")
     rows = {r.learner: r for r in grading.grade_folder(tmp_path, tmp_path / "report", cell_timeout=120,
                                                         notebook_timeout=400, progress=False, jobs=2)}
-    assert rows["teacher"].results == {"1.1": True, "1.2": True}, rows["teacher"].errors
-    assert rows["learner"].results == {"1.1": False, "1.2": False}
+    assert rows["teacher"].results == dict.fromkeys(IDS, True), rows["teacher"].errors
+    assert rows["learner"].results == dict.fromkeys(IDS, False)
     assert "1.1: public case: Exercise 1.1 reparameterisation: not yet - the exercise is not done yet" \
         in "; ".join(rows["learner"].errors)
 
 
 def test_student_notebook_fails_exactly_at_the_check_cells(tmp_path):
-    """nbval on the student version: only the two check cells fail (about 40 s: the whole lesson runs)."""
+    """nbval on the student version: only the check cells fail (about 40 s: the whole lesson runs)."""
     student = grading.build_student([LESSON], tmp_path)[0]
     result = subprocess.run([sys.executable, "-m", "pytest", str(student), "--nbval-lax", "--nbval-current-env",
                              "-p", "no:cacheprovider", "-q", "-o", "addopts=", "--rootdir", str(tmp_path)],

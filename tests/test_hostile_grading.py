@@ -1,7 +1,7 @@
 """The hostile suite: many submissions, honest and not, graded in ONE run; every score is asserted.
 
-Each submission is a small lesson-like '01_vae' notebook (its two exercises,
-1.1 reparameterisation and 1.2 KL divergence) so the run takes about a minute
+Each submission is a small lesson-like '01_vae' notebook (its exercises: 1.1
+reparameterisation, 1.2 KL divergence, 1.3 a training step, 1.4 and 1.5 two letters) so the run takes minutes
 instead of 40 s per real lesson. The fair score of each is written next to it;
 a point given or withheld wrongly fails ``test_every_score_is_fair``.
 """
@@ -16,14 +16,35 @@ import pytest
 
 from aigc_course.teaching import grader, sandbox
 
+# 1.3 (a training step, self-contained so its score does not depend on 1.1 and 1.2) and the
+# predict-then-run questions 1.4 and 1.5 are in every submission too.
+VAE_STEP = ("mu, logvar = model.encode(x)\n    logits = model.decode(mu + torch.exp(0.5 * logvar) * eps)\n"
+            "    rec = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction='none')\n"
+            "    loss = (rec.flatten(1).sum(1) + 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(-1)).mean()\n"
+            "    ZERO\n    loss.backward()\n    optimizer.step()")
 RIGHT = {"my_reparameterize": "return mu + torch.exp(0.5 * logvar) * eps",
-         "my_kl": "return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=-1)"}
+         "my_kl": "return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=-1)",
+         "my_vae_step": VAE_STEP.replace("ZERO", "optimizer.zero_grad()"),
+         "my_answer_1_4": "return 'B'", "my_answer_1_5": "return 'C'"}
 WRONG = {"my_reparameterize": "return mu + torch.exp(logvar) * eps",
-         "my_kl": "return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)"}
+         "my_kl": "return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)",
+         "my_vae_step": VAE_STEP.replace("ZERO", "pass  # forgot to clear the gradients"),
+         "my_answer_1_4": "return 'A'", "my_answer_1_5": "return 'A'"}
 TODO = {"my_reparameterize": "raise NotImplementedError('Exercise 1.1: reparameterisation')",
-        "my_kl": "raise NotImplementedError('Exercise 1.2: KL divergence')"}
-SIGNATURES = {"my_reparameterize": "mu, logvar, eps", "my_kl": "mu, logvar"}
-CHECKS = {"my_reparameterize": "check_reparameterize", "my_kl": "check_kl"}
+        "my_kl": "raise NotImplementedError('Exercise 1.2: KL divergence')",
+        "my_vae_step": "raise NotImplementedError('Exercise 1.3: VAE training step')",
+        "my_answer_1_4": "raise NotImplementedError('Exercise 1.4')",
+        "my_answer_1_5": "raise NotImplementedError('Exercise 1.5')"}
+SIGNATURES = {"my_reparameterize": "mu, logvar, eps", "my_kl": "mu, logvar", "my_vae_step": "model, optimizer, x, eps",
+              "my_answer_1_4": "", "my_answer_1_5": ""}
+CHECKS = {"my_reparameterize": "check_reparameterize", "my_kl": "check_kl", "my_vae_step": "check_vae_step",
+          "my_answer_1_4": "check_answer", "my_answer_1_5": "check_answer"}
+NEW = ("1.3", "1.4", "1.5")
+
+
+def fair(ex11: bool, ex12: bool, new: bool = True) -> dict[str, bool]:
+    """The fair results of a submission: 1.1 and 1.2 as given, 1.3 to 1.5 all ``new``."""
+    return {"1.1": ex11, "1.2": ex12, **{k: new for k in NEW}}
 SLEEP = "612.25"  # the argument of the sleeping children of the fork submission: none may survive grading
 FAKE_RESULTS = ('{"type":"ready"}\\n{"type":"results","results":{"1.1":[{"type":"Tensor"}],'
                 '"1.2":[{"value":{"dtype":"float64","shape":[5],"data":"AAAA"}}]}}\\n')
@@ -110,9 +131,9 @@ for _ in range(12):
 
 def hostile_suite(outside: Path) -> dict[str, tuple[nbformat.NotebookNode | str, dict]]:
     """learner -> (notebook or raw text, fair results)."""
-    both, none = {"1.1": True, "1.2": False}, {"1.1": False, "1.2": False}
-    full, only_11 = {"1.1": True, "1.2": True}, both
-    only_12 = {"1.1": False, "1.2": True}
+    both, none = fair(True, False), fair(False, False, new=False)
+    full, only_11 = fair(True, True), both
+    only_12 = fair(False, True)
     return {
         "honest": (notebook(RIGHT, before="import matplotlib.pyplot as plt\nplt.plot([1, 2]);"), full),
         "honest_docstring_names_the_reference": (notebook({"my_kl": 'def my_kl(mu, logvar):\n    """Like '
@@ -260,9 +281,10 @@ def _cmdline(proc: Path) -> str:
 def test_report_lists_every_submission(graded):
     rows, suite, root, _, _ = graded
     md = (root / "report.md").read_text()
-    assert md.startswith("| learner | notebook | exercise 1.1 | exercise 1.2 | score | max | runtime_s | errors |")
+    assert md.startswith("| learner | notebook | exercise 1.1 | exercise 1.2 | exercise 1.3 | exercise 1.4 | "
+                         "exercise 1.5 | score | max | runtime_s | errors |")
     assert sum(line.startswith("| ") for line in md.splitlines()) == len(suite) + 1
-    assert "| honest | 01_vae | pass | pass | 2 | 2 |" in md
+    assert "| honest | 01_vae | pass | pass | pass | pass | pass | 5 | 5 |" in md
     assert f"Isolation: {sandbox.jail_mode()}" in md
 
 
@@ -312,7 +334,6 @@ def test_without_namespaces_the_rlimits_mode_still_grades(tmp_path, monkeypatch)
         nbformat.write(nb, tmp_path / learner / "01_vae.ipynb")
     rows = {r.learner: r for r in grader.grade_folder(tmp_path, tmp_path / "report", cell_timeout=8,
                                                        notebook_timeout=120, progress=False, jobs=2)}
-    assert {k: r.results for k, r in rows.items()} == {"honest": {"1.1": True, "1.2": True},
-                                                      "alias": {"1.1": True, "1.2": False},
-                                                      "loops": {"1.1": True, "1.2": True}}
+    assert {k: r.results for k, r in rows.items()} == {"honest": fair(True, True), "alias": fair(True, False),
+                                                      "loops": fair(True, True)}
     assert "Isolation: rlimits" in (tmp_path / "report.md").read_text()

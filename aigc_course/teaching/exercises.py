@@ -31,6 +31,7 @@ so nothing the learner's process says about itself is believed::
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -185,6 +186,161 @@ def check_kl(answer: Callable) -> None:
     EXERCISES["1.2"].check(answer)
 
 
+# Lesson 01, exercise 1.3: a whole VAE training step, graded by what it trains.
+# ``run`` trains a small MLP VAE (latent 8, hidden 64) for VAE_STEPS steps of batch 32 with Adam on the
+# digits it is given, calling the learner's step; ``compare`` loads the trained weights in the grader and
+# measures the negative ELBO of 500 held-out digits. Calibration (tests/test_exercises.py repeats it):
+# the reference step reaches 197-200 nats over seeds 0-3, an untrained VAE about 543; a step without
+# zero_grad 252-365, one that ascends the loss diverges (> 1e28), one that drops the KL 233-289.
+VAE_STEPS, VAE_BATCH, VAE_LR = 150, 32, 3e-3
+VAE_STEP_THRESHOLD = 215.0   # nats per held-out digit: the reference's worst seed plus a 15-nat margin
+
+
+@contextmanager
+def _one_thread():
+    """Train the exercises' tiny models on one thread (faster than several for them, and fair on a shared
+    machine); the caller's thread count comes back afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _step_vae(seed: int):
+    from aigc_course.models.vae import VAE, VAEConfig
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return VAE(VAEConfig(arch="mlp", latent_dim=8, hidden=64))
+
+
+def _train_vae_steps(step: Callable, args: tuple) -> torch.Tensor:
+    """``run`` of 1.3: VAE_STEPS calls of ``step(model, optimizer, x, eps)``; the trained weights as one vector."""
+    x, seed = args
+    model, g = _step_vae(int(seed)), torch.Generator().manual_seed(int(seed))
+    optimizer = torch.optim.Adam(model.parameters(), lr=VAE_LR)
+    with _one_thread():
+        for _ in range(VAE_STEPS):
+            batch = x[torch.randint(len(x), (VAE_BATCH,), generator=g)]
+            step(model, optimizer, batch, torch.randn(VAE_BATCH, model.latent_dim, generator=g))
+    return torch.nn.utils.parameters_to_vector(model.parameters()).detach()
+
+
+def _vae_reference_step(model, optimizer, x, eps):
+    from aigc_course.models.vae import elbo
+
+    loss = elbo(model, x, eps=eps).loss
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def _vae_step_reference(x, seed):
+    return _train_vae_steps(_vae_reference_step, (x, seed))
+
+
+def _train_digits(g: torch.Generator, n: int = 256) -> torch.Tensor:
+    from aigc_course import load_digits
+
+    train = load_digits("train")
+    return train.x[torch.randperm(len(train), generator=g)[:n]]
+
+
+def heldout_negative_elbo(weights: torch.Tensor) -> float:
+    """The negative ELBO (nats per digit) of exercise 1.3's VAE with ``weights`` on 500 held-out digits."""
+    from aigc_course import load_digits
+    from aigc_course.models.vae import elbo
+
+    model = _step_vae(0)
+    torch.nn.utils.vector_to_parameters(weights.float(), model.parameters())
+    x = load_digits("test").x[::4]
+    with torch.no_grad():
+        eps = torch.randn(len(x), model.latent_dim, generator=torch.Generator().manual_seed(123))
+        loss = elbo(model, x, eps=eps).loss.item()
+    return loss if loss == loss else float("inf")
+
+
+def _vae_trained_well(got, expected, args) -> bool:
+    return bool(torch.isfinite(got).all()) and heldout_negative_elbo(got) < VAE_STEP_THRESHOLD
+
+
+EXERCISES["1.3"] = Exercise(
+    "1.3", "VAE training step", "01_vae", "my_vae_step",
+    f"after {VAE_STEPS} steps the held-out negative ELBO must fall below {VAE_STEP_THRESHOLD:.0f} nats: the loss is "
+    "the batch mean of (reconstruction cross-entropy summed over pixels + KL), minimised (not maximised), and "
+    "the gradients of the previous step are cleared before backward",
+    reference=_vae_step_reference, public=lambda: (_train_digits(torch.Generator().manual_seed(0)), 0),
+    hidden=lambda g: (_train_digits(g), _size(g, 1, 10_000)), run=_train_vae_steps, compare=_vae_trained_well,
+    protects=("aigc_course.teaching.exercises:_vae_reference_step", "aigc_course.models.vae:elbo"))
+
+
+def check_vae_step(answer: Callable) -> None:
+    """Exercise 1.3: ``answer(model, optimizer, x, eps)`` must do one step of ELBO training."""
+    EXERCISES["1.3"].check(answer)
+
+
+# Predict-then-run questions and quizzes (lessons 00, 01 and 02). The learner's function returns a
+# letter; ``run`` turns it into its index among the allowed letters, and the grader compares that index
+# with the right one. The only input is the question's number in ``_CHOICES`` (an int: strings do not
+# travel to the grading process).
+_CHOICES: list[tuple[str, str]] = []   # (allowed letters, right letter), in the order the questions are made
+
+
+def _choice_run(answer: Callable, args: tuple) -> torch.Tensor:
+    letters = _CHOICES[int(args[0])][0]
+    got = answer()
+    if not isinstance(got, str) or got.strip().upper() not in tuple(letters):
+        raise ValueError(f"return one letter as a string, one of {', '.join(repr(c) for c in letters)}; "
+                         f"got {got!r}")
+    return torch.tensor(letters.index(got.strip().upper()))
+
+
+def _choice_reference(question: int) -> torch.Tensor:
+    letters, right = _CHOICES[int(question)]
+    return torch.tensor(letters.index(right))
+
+
+def _choice(id: str, title: str, notebook: str, letters: str, right: str, hint: str) -> Exercise:
+    _CHOICES.append((letters, right))
+    number = len(_CHOICES) - 1
+    return Exercise(id, title, notebook, f"my_answer_{id.replace('.', '_')}", hint, reference=_choice_reference,
+                    public=lambda: (number,), run=_choice_run)
+
+
+EXERCISES.update({e.id: e for e in (
+    _choice("1.4", "rate as beta grows (prediction)", "01_vae", "ABC", "B",
+            "beta multiplies the KL term of the loss: what does the optimiser do to a term that costs more?"),
+    _choice("1.5", "IW-NLL against -ELBO (prediction)", "01_vae", "ABC", "C",
+            "the ELBO is a lower bound on log p(x), and importance sampling with k = 500 tightens it"),
+)})
+
+
+def check_answer(answer: Callable) -> None:
+    """A predict-then-run question or quiz question: ``answer()`` must return the right letter.
+
+    The question is the one whose function is called ``answer.__name__`` (``my_answer_1_4`` is 1.4)."""
+    found = [e for e in EXERCISES.values() if e.run is _choice_run and e.function == getattr(answer, "__name__", "")]
+    if not found:
+        print(verdict_line("?", "question", False, "keep the function's name, e.g. my_answer_1_4"))
+        return
+    found[0].check(answer)
+
+
+# --- Lesson 00: welcome (a checked quiz) ---
+
+EXERCISES.update({e.id: e for e in (
+    _choice("0.1", "which came first (quiz)", "00_welcome", "ABCD", "B",
+            "the deep generative families appeared between 2013 and 2015; look at the first of them"),
+    _choice("0.2", "not a family (quiz)", "00_welcome", "ABCD", "C",
+            "a family of generative models learns a distribution p(x) and samples from it"),
+    _choice("0.3", "no weights change (quiz)", "00_welcome", "ABC", "C",
+            "one of the three steers the model through its input alone"),
+)})
+
+
 # --- Lesson 02: GANs ---
 
 
@@ -250,6 +406,83 @@ def check_generator_loss(answer: Callable) -> None:
 def check_mode_counts(answer: Callable) -> None:
     """Exercise 2.3: ``answer(samples, centres, std)`` must return per-mode counts (K,) within 3 std."""
     EXERCISES["2.3"].check(answer)
+
+
+# Lesson 02, exercise 2.4: the two GAN updates, graded by the modes the trained generator covers.
+# ``run`` trains a small ToyGAN (2 hidden layers of 64) for GAN_STEPS steps of batch 128 on the ring of
+# 8 Gaussians (std GAN_RING_STD, so a mode is hit within 3 * 0.2 = 0.6 of its centre), calling the
+# learner's step; it returns 2,000 samples from fixed noise, and ``compare`` counts the covered modes in
+# the grader (mode_coverage: >= 2% of the samples each). Calibration (measured with these settings): the
+# reference covers 8/8 in each of seeds 0-15 (with 400 steps two of them collapsed to 3 modes); in seeds
+# 0-2 a step without zero_grad covers 0-2, a generator that ascends its loss 0, a discriminator with real
+# and fake swapped 0.
+GAN_STEPS, GAN_BATCH, GAN_RING_STD, GAN_MIN_MODES = 700, 128, 0.2, 6
+
+
+def _train_gan_steps(step: Callable, args: tuple) -> torch.Tensor:
+    """``run`` of 2.4: GAN_STEPS calls of ``step(gan, d_opt, g_opt, real, z)``; then 2,000 samples (2000, 2)."""
+    from aigc_course.models.gan import ToyGAN, ToyGANConfig, sample_ring
+
+    (seed,) = args
+    with torch.random.fork_rng():
+        torch.manual_seed(int(seed))
+        toy = ToyGAN(ToyGANConfig(latent_dim=2, hidden=64, layers=2))
+    g = torch.Generator().manual_seed(int(seed))
+    d_opt = torch.optim.Adam(toy.discriminator.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    g_opt = torch.optim.Adam(toy.generator.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    with _one_thread():
+        for _ in range(GAN_STEPS):
+            real = sample_ring(GAN_BATCH, std=GAN_RING_STD, generator=g)
+            step(toy, d_opt, g_opt, real, torch.randn(GAN_BATCH, toy.latent_dim, generator=g))
+    with torch.no_grad():
+        return toy.generate(torch.randn(2000, toy.latent_dim, generator=torch.Generator().manual_seed(99)))
+
+
+def _gan_reference_step(toy, d_opt, g_opt, real, z):
+    fake = toy.generate(z)
+    d_loss = discriminator_loss(toy.discriminate(real), toy.discriminate(fake.detach()))
+    d_opt.zero_grad()
+    d_loss.backward()
+    d_opt.step()
+    g_loss = generator_loss_nonsaturating(toy.discriminate(fake))
+    g_opt.zero_grad()
+    g_loss.backward()
+    g_opt.step()
+
+
+def _gan_step_reference(seed):
+    return _train_gan_steps(_gan_reference_step, (seed,))
+
+
+def modes_covered(samples: torch.Tensor) -> int:
+    """How many of the ring's 8 modes hold at least 2% of ``samples`` within 3 std (exercise 2.4's measure)."""
+    from aigc_course.models.gan import mode_coverage
+
+    return mode_coverage(samples, ring_centres(8, 2.0), GAN_RING_STD).covered
+
+
+def _gan_covers_modes(got, expected, args) -> bool:
+    return bool(torch.isfinite(got).all()) and modes_covered(got) >= GAN_MIN_MODES
+
+
+EXERCISES.update({e.id: e for e in (
+    Exercise("2.4", "GAN training step", "02_gan", "my_gan_step",
+             f"after {GAN_STEPS} steps the generator must cover at least {GAN_MIN_MODES} of the 8 modes: D learns "
+             "real -> 1 and fake -> 0 on fakes cut from G's graph, then G minimises its non-saturating loss on "
+             "D's logits for the same fakes; each player clears its gradients before its own backward",
+             reference=_gan_step_reference, public=lambda: (0,), hidden=lambda g: (_size(g, 1, 10_000),),
+             run=_train_gan_steps, compare=_gan_covers_modes,
+             protects=("aigc_course.teaching.exercises:_gan_reference_step",)),
+    _choice("2.5", "which loss has the gradient (prediction)", "02_gan", "ABC", "B",
+            "look at the slope of each loss where D(G(z)) is close to 0"),
+    _choice("2.6", "vanilla or R1 (prediction)", "02_gan", "ABC", "B",
+            "a penalty on D's gradient at real points keeps D from forming sharp, narrow peaks that G chases"),
+)})
+
+
+def check_gan_step(answer: Callable) -> None:
+    """Exercise 2.4: ``answer(gan, d_opt, g_opt, real, z)`` must do one discriminator and one generator update."""
+    EXERCISES["2.4"].check(answer)
 
 
 # --- Lesson 03: neural style transfer ---
