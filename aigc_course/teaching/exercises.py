@@ -694,9 +694,10 @@ def check_z_score(answer: Callable) -> None:
 # Lessons 06 and 07, continued: FID from raw features, a detector trained by the learner, predictions.
 
 def _fid_reference(real, fake):
-    mu1, cov1 = _metrics.feature_statistics(real)
-    mu2, cov2 = _metrics.feature_statistics(fake)
-    return torch.tensor(_metrics.frechet_distance(mu1, cov1, mu2, cov2), dtype=torch.float64)
+    (mu1, cov1), (mu2, cov2) = _metrics.feature_statistics(real), _metrics.feature_statistics(fake)
+    d = len(mu1)  # feature_statistics returns a 0-d covariance for D = 1 (torch.cov of one variable)
+    return torch.tensor(_metrics.frechet_distance(mu1, cov1.reshape(d, d), mu2, cov2.reshape(d, d)),
+                        dtype=torch.float64)
 
 
 def _fid_close(got, expected, args) -> bool:
@@ -712,7 +713,7 @@ def _features_pair(g: torch.Generator, n: int, m: int, d: int):
 
 
 def _fid_hidden(g: torch.Generator):
-    d = _size(g, 2, 8)
+    d = _size(g, 1, 8)
     return _features_pair(g, _size(g, 2, 40), _size(g, 2, 40), d)  # N < D often: rank-deficient covariances
 
 
@@ -798,7 +799,7 @@ EXERCISES.update({e.id: e for e in (
     Exercise("6.3", "FID from features", "06_evaluation", "my_fid",
              "one mean and one covariance per set (a covariance needs the features of a sample as a column: "
              "check the shape is (D, D), and divide by N - 1), then the Fréchet distance of exercise 6.1",
-             reference=_fid_reference, public=lambda: _features_pair(torch.Generator().manual_seed(62), 50, 40, 5),
+             reference=_fid_reference, public=lambda: _features_pair(torch.Generator().manual_seed(62), 40, 40, 5),
              hidden=_fid_hidden, edge=(_fid_identical, _fid_rank_deficient), compare=_fid_close,
              protects=("aigc_course.metrics.images:feature_statistics",)),
     _prediction("6.4", "prediction: FID against N", "06_evaluation", "my_prediction_fid_n",
