@@ -310,3 +310,39 @@ def test_detector_training_is_judged_by_held_out_accuracy(capsys):
         assert line.startswith("Exercise 7.2 training a detector: not yet - label real 0"), line
     exercises.check_train_detector(lambda r, f, s, lr: _detector_by_hand(r, f, 1, lr))  # stopped after one step
     assert "not yet" in _first_line(capsys)
+
+
+def _step_by_hand(model, optimizer, batch, shift=True, clear=True, update=True):
+    """Next-token cross-entropy (Radford et al. 2018's language-modelling objective), one optimiser update."""
+    import torch.nn.functional as F
+    inputs = batch[:, :-1]
+    targets = batch[:, 1:] if shift else inputs
+    logits, _ = model(inputs)
+    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
+    if clear:
+        optimizer.zero_grad()
+    loss.backward()
+    if update:
+        optimizer.step()
+    return loss
+
+
+def test_training_step_is_judged_by_the_held_out_loss(capsys):
+    ex = exercises.EXERCISES["5.7"]
+    table, tokens = ex.public()
+    # the floor no model can beat: the table's entropy rate, sum_i pi_i H(P_i) with pi the stationary distribution
+    pi = torch.full((len(table),), 1 / len(table), dtype=torch.float64)
+    for _ in range(500):
+        pi = pi @ table
+    floor = float((pi * -(table * table.log()).sum(1)).sum())
+    untrained = exercises._heldout_lm_loss(torch.nn.utils.parameters_to_vector(
+        exercises._tiny_gpt(len(table)).parameters()).detach(), table)
+    assert untrained == pytest.approx(math.log(len(table)), abs=0.3)     # small initial weights: near uniform
+    trained = exercises._heldout_lm_loss(ex.reference(*ex.public()), table)
+    assert floor - 0.1 < trained < untrained - 0.5                        # learns most of what can be learned
+    exercises.check_train_step(_step_by_hand)
+    assert _first_line(capsys) == "Exercise 5.7 GPT training step: correct"
+    for mistake in (dict(shift=False), dict(clear=False), dict(update=False)):
+        exercises.check_train_step(lambda m, o, b, k=mistake: _step_by_hand(m, o, b, **k))
+        line = _first_line(capsys)
+        assert line.startswith("Exercise 5.7 GPT training step: not yet - inputs are the first T tokens"), line

@@ -617,6 +617,93 @@ def check_prediction_lora_parameters(answer: Callable) -> None:
     EXERCISES["5.6"].check(answer)
 
 
+# Lesson 05: one training step of a GPT, judged by the held-out loss after 50 steps with it.
+
+_STEP_CONFIG = dict(block_size=16, n_layer=1, n_head=2, n_embd=32)
+
+
+def _markov_chain(g: torch.Generator, vocab: int) -> torch.Tensor:
+    """A random next-token table (vocab, vocab): each row a peaked distribution, so there is much to learn."""
+    return torch.softmax(3 * torch.randn(vocab, vocab, generator=g, dtype=torch.float64), dim=1)
+
+
+def _markov_text(table: torch.Tensor, length: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    tokens = [0]
+    for _ in range(length - 1):
+        tokens.append(int(torch.multinomial(table[tokens[-1]], 1, generator=g)))
+    return torch.tensor(tokens)
+
+
+def _tiny_gpt(vocab: int):
+    from aigc_course.models.gpt import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=vocab, **_STEP_CONFIG))
+
+
+def _train_50_steps(step: Callable, args: tuple) -> torch.Tensor:
+    """A tiny GPT from a fixed start, 50 calls of ``step`` on 8 random windows of (T + 1) tokens; its weights."""
+    table, tokens = args
+    model = _tiny_gpt(len(table))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
+    g = torch.Generator().manual_seed(1)
+    span = _STEP_CONFIG["block_size"] + 1
+    model.train()
+    for _ in range(50):
+        starts = torch.randint(0, len(tokens) - span, (8,), generator=g)
+        step(model, optimizer, torch.stack([tokens[s:s + span] for s in starts.tolist()]))
+    return torch.nn.utils.parameters_to_vector(model.parameters()).detach()
+
+
+def _gpt_step_by_reference(model, optimizer, batch):
+    _, loss = model(batch[:, :-1], batch[:, 1:])
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def _gpt_training_reference(table, tokens):
+    return _train_50_steps(_gpt_step_by_reference, (table, tokens))
+
+
+def _heldout_lm_loss(weights: torch.Tensor, table: torch.Tensor) -> float:
+    model = _tiny_gpt(len(table))
+    torch.nn.utils.vector_to_parameters(weights.float(), model.parameters())
+    text = _markov_text(table, 16 * 17, seed=2028).view(16, 17)   # held-out text, drawn here in the grader
+    with torch.no_grad():
+        return float(model.eval()(text[:, :-1], text[:, 1:])[1])
+
+
+def _heldout_loss_close_to_reference(got, expected, args) -> bool:
+    """Held-out next-token loss within 0.05 nats of the reference step's (it starts at about ln(vocab))."""
+    if not torch.isfinite(got).all():
+        return False
+    return _heldout_lm_loss(got, args[0]) <= _heldout_lm_loss(expected, args[0]) + 0.05
+
+
+def _gpt_step_case(g: torch.Generator, vocab: int, seed: int):
+    table = _markov_chain(g, vocab)
+    return table, _markov_text(table, 600, seed)
+
+
+EXERCISES.update({e.id: e for e in (
+    Exercise("5.7", "GPT training step", "05_gpt2", "my_train_step",
+             "inputs are the first T tokens of each window, targets the last T (shifted by one); cross-entropy "
+             "over all B*T positions; clear old gradients, backward, then let the optimiser step",
+             reference=_gpt_training_reference,
+             public=lambda: _gpt_step_case(torch.Generator().manual_seed(57), 8, 0),
+             hidden=lambda g: _gpt_step_case(g, _size(g, 4, 12), _size(g, 0, 10_000)),
+             run=_train_50_steps, compare=_heldout_loss_close_to_reference),
+)})
+
+
+def check_train_step(answer: Callable) -> None:
+    """Exercise 5.7: ``answer(model, optimizer, batch)`` (batch (B, T + 1) tokens) must do one training step."""
+    EXERCISES["5.7"].check(answer)
+
+
 # --- Lessons 06 and 07: evaluation, responsible AIGC ---
 
 
