@@ -155,7 +155,8 @@ def test_evaluation_and_responsible_checks_accept_the_equations_and_reject_mista
         check(wrong)
         line = _first_line(capsys)
         assert line.startswith(f"Exercise {exercise} ") and ": not yet - " in line, line
-    assert [e.function for e in exercises.exercises_for("06_evaluation")] == ["my_frechet_distance", "my_precision"]
+    assert [e.function for e in exercises.exercises_for("06_evaluation")] == [
+        "my_frechet_distance", "my_precision", "my_fid", "my_prediction_fid_n", "my_prediction_recall"]
 
 
 # Lessons 03 and 04: the behaviour-graded exercises (L-BFGS closure, diffusion training loss, sampling loop)
@@ -441,3 +442,192 @@ def test_gan_step_trains_and_common_mistakes_fail(capsys):
         line = _first_line(capsys)
         assert line.startswith("Exercise 2.4 GAN training step: not yet - after 700 steps"), line
         assert "clears its gradients" in line and "real -> 1 and fake -> 0" in line
+
+# Lessons 05-07, behaviour-graded exercises and predictions: hand-written solutions, pinned to closed forms first.
+
+def _block_by_hand(x, w, n_head, post_norm=False, causal=True, exact_gelu=False):
+    """Radford et al. 2019 (GPT-2): pre-norm block, x + attn(LN(x)), then + mlp(LN(.)); MLP with tanh-GELU.
+    The switches make the common mistakes."""
+    import torch.nn.functional as F
+    B, T, C = x.shape
+
+    def ln(t, name):
+        return F.layer_norm(t, (C,), w[name + ".weight"], w[name + ".bias"], 1e-5)
+
+    def attn(t):
+        q, k, v = (F.linear(t, w["attn.c_attn.weight"], w["attn.c_attn.bias"])
+                   .split(C, -1))
+        q, k, v = (a.reshape(B, T, n_head, C // n_head).transpose(1, 2) for a in (q, k, v))
+        scores = q @ k.transpose(-1, -2) / math.sqrt(C // n_head)
+        if causal:
+            scores = scores.masked_fill(torch.ones(T, T).triu(1).bool(), float("-inf"))
+        y = (scores.softmax(-1) @ v).transpose(1, 2).reshape(B, T, C)
+        return F.linear(y, w["attn.c_proj.weight"], w["attn.c_proj.bias"])
+
+    def mlp(t):
+        h = F.linear(t, w["mlp.c_fc.weight"], w["mlp.c_fc.bias"])
+        h = F.gelu(h) if exact_gelu else F.gelu(h, approximate="tanh")
+        return F.linear(h, w["mlp.c_proj.weight"], w["mlp.c_proj.bias"])
+
+    if post_norm:  # the 2017 Transformer's order: LN after each residual sum
+        x = ln(x + attn(x), "ln_1")
+        return ln(x + mlp(x), "ln_2")
+    x = x + attn(ln(x, "ln_1"))
+    return x + mlp(ln(x, "ln_2"))
+
+
+def test_block_pinned_and_checked(capsys):
+    ex = exercises.EXERCISES["5.4"]
+    x, weights, n_head = ex.public()
+    zeroed = dict(zip(exercises._BLOCK_NAMES, weights))
+    for name in zeroed:
+        if name.startswith(("attn", "mlp")):
+            zeroed[name] = torch.zeros_like(zeroed[name])
+    assert torch.equal(_block_by_hand(x, zeroed, n_head), x)  # both sub-layers output 0: the residuals give x back
+    # one position: attention over itself alone returns its own value vector, causal or not
+    one = x[:, :1]
+    w = dict(zip(exercises._BLOCK_NAMES, weights))
+    assert torch.allclose(_block_by_hand(one, w, n_head), _block_by_hand(one, w, n_head, causal=False))
+    exercises.check_block(_block_by_hand)
+    assert _first_line(capsys) == "Exercise 5.4 Transformer block: correct"
+    for mistake in (dict(post_norm=True), dict(causal=False), dict(exact_gelu=True)):
+        exercises.check_block(lambda x, w, h, m=mistake: _block_by_hand(x, w, h, **m))
+        line = _first_line(capsys)
+        assert line.startswith("Exercise 5.4 Transformer block: not yet - pre-norm"), line
+    for seed in range(2):  # the grader's way, on hidden shapes too
+        for args in ex.grading_inputs(seed):
+            assert ex.judge(ex.run(_block_by_hand, args), ex.reference(*args), args)[0]
+
+
+def test_predictions_judge_the_committed_answer(capsys):
+    exercises.check_prediction_kv_cache(lambda: " a ")   # letters are read case- and space-insensitively
+    assert _first_line(capsys) == "Exercise 5.5 prediction: the KV cache: correct"
+    # 24,576 is the count the lesson prints for the tang_lora adapter
+    for answer, verdict in ((24576, "correct"), (24_576.0, "correct"), (6144, "not yet"), (49152, "not yet")):
+        exercises.check_prediction_lora_parameters(lambda a=answer: a)
+        assert verdict in _first_line(capsys)
+    for check, right, wrong in ((exercises.check_prediction_fid_n, "C", "B"),
+                                (exercises.check_prediction_recall, "A", "B"),
+                                (exercises.check_prediction_watermark, "D", "B"),
+                                (exercises.check_prediction_human_text, "B", "A")):
+        check(lambda: right)
+        assert _first_line(capsys).endswith(": correct")
+        check(lambda: wrong)
+        line = _first_line(capsys)
+        assert ": not yet - " in line and f'"{right}"' not in line and f" {right} " not in line, line
+    for bad, message in (("AB", "answer with one letter"), (True, "a letter in quotes or a number"),
+                         (None, "a letter in quotes or a number")):
+        exercises.check_prediction_recall(lambda b=bad: b)
+        assert message in _first_line(capsys)
+
+
+def _fid_by_hand(real, fake, biased=False, rows_as_variables=False):
+    """Heusel et al. 2017: Gaussians fitted to the two feature sets (unbiased covariance), then their
+    Fréchet distance (``_frechet_by_hand`` above)."""
+    def fit(f):
+        centred = f - f.mean(0)
+        if rows_as_variables:
+            return f.mean(0), torch.cov(f)
+        return f.mean(0), centred.T @ centred / (len(f) - (0 if biased else 1))
+    return _frechet_by_hand(*fit(real), *fit(fake))
+
+
+def test_fid_from_features_pinned_and_checked(capsys):
+    # 1-D: real {0, 2} (mean 1, variance 2), fake {1, 3} (mean 2, variance 2): FID = (1 - 2)^2 + 0 = 1
+    real, fake = torch.tensor([[0.0], [2.0]]).double(), torch.tensor([[1.0], [3.0]]).double()
+    assert float(_fid_by_hand(real, fake)) == pytest.approx(1.0)
+    assert float(exercises._fid_reference(real, fake)) == pytest.approx(1.0)
+    # dividing by N instead of N - 1 halves both variances here: (1 - 2)^2 + (1 - 1)^2 = 1 still, so use {0, 4}:
+    # variances 8 (unbiased) vs 4 (biased) against {0, 2}'s 2 vs 1: (sqrt 8 - sqrt 2)^2 = 2 vs (2 - 1)^2 = 1, + 1
+    wide = torch.tensor([[0.0], [4.0]]).double()
+    assert float(_fid_by_hand(real, wide)) == pytest.approx(1 + 2)
+    assert float(_fid_by_hand(real, wide, biased=True)) == pytest.approx(1 + 1)
+    exercises.check_fid(_fid_by_hand)
+    assert _first_line(capsys) == "Exercise 6.3 FID from features: correct"
+    ex = exercises.EXERCISES["6.3"]
+    identical, rank_deficient = (make() for make in ex.edge)
+    assert float(ex.reference(*identical)) == pytest.approx(0.0, abs=1e-9)
+    assert torch.linalg.matrix_rank(torch.cov(rank_deficient[0].T)) == 2  # 3 samples in 6 dimensions
+    for seed in range(3):
+        for args in ex.grading_inputs(seed):
+            assert ex.judge(ex.run(_fid_by_hand, args), ex.reference(*args), args)[0], args[0].shape
+    for mistake in (dict(biased=True), dict(rows_as_variables=True)):
+        exercises.check_fid(lambda r, f, m=mistake: _fid_by_hand(r, f, **m))
+        line = _first_line(capsys)
+        assert line.startswith("Exercise 6.3 FID from features: not yet - ") and "N - 1" in line, line
+
+
+def _detector_by_hand(real, fake, steps, lr, swap=False, ascent=False, bias=True):
+    """Logistic regression by full-batch gradient descent, the gradient written out (no autograd):
+    d/dw mean BCE = x^T (sigmoid(s) - y) / n, d/db = mean(sigmoid(s) - y)."""
+    x = torch.cat([real, fake])
+    y = torch.cat([torch.zeros(len(real)), torch.ones(len(fake))]).double()
+    if swap:
+        y = 1 - y
+    w, b = torch.zeros(x.shape[1], dtype=torch.float64), torch.zeros((), dtype=torch.float64)
+    sign = -1 if ascent else 1
+    for _ in range(steps):
+        err = torch.sigmoid(x @ w + b) - y
+        w = w - sign * lr * x.T @ err / len(y)
+        if bias:
+            b = b - sign * lr * err.mean()
+    return w, b
+
+
+def test_detector_training_is_judged_by_held_out_accuracy(capsys):
+    ex = exercises.EXERCISES["7.2"]
+    args = ex.public()
+    # calibration: the classes are N(m, I) and N(m + 2u, I); the best possible balanced accuracy is Phi(1) = 0.8413
+    truth = args[4]
+    d = len(truth) // 2
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(20000, d, generator=g, dtype=torch.float64) + truth[:d]
+    fake = torch.randn(20000, d, generator=g, dtype=torch.float64) + truth[:d] + truth[d:]
+    assert exercises._balanced_accuracy(ex.reference(*args), real, fake) == pytest.approx(0.8413, abs=0.03)
+    exercises.check_train_detector(_detector_by_hand)
+    assert _first_line(capsys) == "Exercise 7.2 training a detector: correct"
+    for seed in range(2):
+        for case in ex.grading_inputs(seed):
+            assert ex.judge(ex.run(_detector_by_hand, case), ex.reference(*case), case)[0]
+    for mistake in (dict(swap=True), dict(ascent=True), dict(bias=False)):
+        exercises.check_train_detector(lambda r, f, s, lr, m=mistake: _detector_by_hand(r, f, s, lr, **m))
+        line = _first_line(capsys)
+        assert line.startswith("Exercise 7.2 training a detector: not yet - label real 0"), line
+    exercises.check_train_detector(lambda r, f, s, lr: _detector_by_hand(r, f, 1, lr))  # stopped after one step
+    assert "not yet" in _first_line(capsys)
+
+
+def _step_by_hand(model, optimizer, batch, shift=True, clear=True, update=True):
+    """Next-token cross-entropy (Radford et al. 2018's language-modelling objective), one optimiser update."""
+    import torch.nn.functional as F
+    inputs = batch[:, :-1]
+    targets = batch[:, 1:] if shift else inputs
+    logits, _ = model(inputs)
+    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
+    if clear:
+        optimizer.zero_grad()
+    loss.backward()
+    if update:
+        optimizer.step()
+    return loss
+
+
+def test_training_step_is_judged_by_the_held_out_loss(capsys):
+    ex = exercises.EXERCISES["5.7"]
+    table, tokens = ex.public()
+    # the floor no model can beat: the table's entropy rate, sum_i pi_i H(P_i) with pi the stationary distribution
+    pi = torch.full((len(table),), 1 / len(table), dtype=torch.float64)
+    for _ in range(500):
+        pi = pi @ table
+    floor = float((pi * -(table * table.log()).sum(1)).sum())
+    untrained = exercises._heldout_lm_loss(torch.nn.utils.parameters_to_vector(
+        exercises._tiny_gpt(len(table)).parameters()).detach(), table)
+    assert untrained == pytest.approx(math.log(len(table)), abs=0.3)     # small initial weights: near uniform
+    trained = exercises._heldout_lm_loss(ex.reference(*ex.public()), table)
+    assert floor - 0.1 < trained < untrained - 0.5                        # learns most of what can be learned
+    exercises.check_train_step(_step_by_hand)
+    assert _first_line(capsys) == "Exercise 5.7 GPT training step: correct"
+    for mistake in (dict(shift=False), dict(clear=False), dict(update=False)):
+        exercises.check_train_step(lambda m, o, b, k=mistake: _step_by_hand(m, o, b, **k))
+        line = _first_line(capsys)
+        assert line.startswith("Exercise 5.7 GPT training step: not yet - inputs are the first T tokens"), line

@@ -1086,7 +1086,8 @@ EXERCISES.update({e.id: e for e in (
                                                                      .manual_seed(6)) * 2, 0.8),
              hidden=_top_p_hidden, protects=("aigc_course.models.gpt:top_p_filter",)),
     Exercise("5.3", "LoRA forward", "05_gpt2", "my_lora_forward",
-             "y = x W^T + b + scale * (x A^T) B^T, with A (r, in) and B (out, r)",
+             "the frozen linear layer's output plus the adapter path times scale; the adapter path takes x "
+             "from in to r numbers with A (r, in), then to out with B (out, r): mind each transpose",
              reference=_lora_reference, public=_lora_public, hidden=_lora_hidden,
              protects=("aigc_course.models.lora:lora_forward",)),
 )})
@@ -1105,6 +1106,213 @@ def check_top_p(answer: Callable) -> None:
 def check_lora_forward(answer: Callable) -> None:
     """Exercise 5.3: ``answer(x, weight, bias, lora_a, lora_b, scale)`` must return the LoRA layer's output."""
     EXERCISES["5.3"].check(answer)
+
+
+# Lesson 05, continued: a whole Transformer block, and predictions committed before the result is shown.
+
+_BLOCK_NAMES = ("ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight",
+                "attn.c_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
+                "mlp.c_proj.weight", "mlp.c_proj.bias")
+
+
+def _block_weights(g: torch.Generator, c: int) -> list[torch.Tensor]:
+    """Random float64 weights for a block of width ``c``, in ``_BLOCK_NAMES`` order (LayerNorm gains near 1)."""
+    shapes = {"ln_1.weight": (c,), "ln_1.bias": (c,), "attn.c_attn.weight": (3 * c, c), "attn.c_attn.bias": (3 * c,),
+              "attn.c_proj.weight": (c, c), "attn.c_proj.bias": (c,), "ln_2.weight": (c,), "ln_2.bias": (c,),
+              "mlp.c_fc.weight": (4 * c, c), "mlp.c_fc.bias": (4 * c,), "mlp.c_proj.weight": (c, 4 * c),
+              "mlp.c_proj.bias": (c,)}
+    weights = []
+    for name in _BLOCK_NAMES:
+        w = torch.randn(shapes[name], generator=g, dtype=torch.float64)
+        weights.append(1 + 0.2 * w if name.startswith("ln") and name.endswith("weight") else
+                       0.3 * w if name.endswith("bias") else w / shapes[name][1] ** 0.5)
+    return weights
+
+
+def _block_reference(x, weights, n_head):
+    """The package's ``Block`` with these weights loaded (float64, eval mode), applied to ``x``."""
+    from aigc_course.models.gpt import Block, GPTConfig
+
+    block = Block(GPTConfig(n_embd=x.shape[-1], n_head=n_head, attention="sdpa")).double().eval()
+    block.load_state_dict(dict(zip(_BLOCK_NAMES, weights)))
+    with torch.no_grad():
+        return block(x.double())
+
+
+def _block_run(answer: Callable, args: tuple):
+    """The learner's block gets the same weights as a dict named like ``Block.state_dict()``."""
+    x, weights, n_head = args
+    return answer(x, dict(zip(_BLOCK_NAMES, weights)), int(n_head))
+
+
+def _block_public():
+    g = torch.Generator().manual_seed(52)
+    return torch.randn(2, 5, 8, generator=g, dtype=torch.float64) * 2, _block_weights(g, 8), 2
+
+
+def _block_hidden(g: torch.Generator):
+    n_head = _size(g, 1, 4)
+    c = n_head * _size(g, 1, 4)
+    x = torch.randn(_size(g, 1, 3), _size(g, 1, 9), c, generator=g, dtype=torch.float64) * 2
+    return x, _block_weights(g, c), n_head
+
+
+def _committed_answer(answer: Callable, args: tuple) -> torch.Tensor:
+    """``run`` of a prediction: the learner's function returns a letter ("B") or a number; sent as a tensor."""
+    value = answer()
+    if isinstance(value, str):
+        letter = value.strip().upper()
+        if len(letter) != 1 or not letter.isalpha():
+            raise ValueError(f"answer with one letter, got {value!r}")
+        return torch.tensor([float(ord(letter))], dtype=torch.float64)
+    if isinstance(value, torch.Tensor):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"answer with a letter in quotes or a number, got {type(value).__name__}")
+    return torch.tensor([float(value)], dtype=torch.float64)
+
+
+def _choice(letter: str) -> torch.Tensor:
+    return torch.tensor([float(ord(letter))], dtype=torch.float64)
+
+
+def _within(share: float) -> Callable:
+    """``compare`` of a numeric prediction: right within a relative tolerance."""
+    def compare(got, expected, args) -> bool:
+        return bool((got - expected).abs().item() <= share * expected.abs().item())
+    return compare
+
+
+def _prediction(id: str, title: str, notebook: str, function: str, hint: str, reference: Callable,
+                compare: Callable = close) -> Exercise:
+    """A "predict, then run" question: no inputs, the learner's committed answer is judged."""
+    return Exercise(id, title, notebook, function, hint, reference=reference, public=lambda: (),
+                    run=_committed_answer, compare=compare)
+
+
+def _answer_5_5():
+    return _choice("A")   # the cache stores keys and values that would be recomputed identically
+
+
+def _answer_5_6():
+    # gpt_char: 4 layers, n_embd 128; rank 8 on c_attn (128 -> 384) and c_proj (128 -> 128): r * (in + out) each
+    return torch.tensor([4 * (8 * (128 + 384) + 8 * (128 + 128))], dtype=torch.float64)
+
+
+EXERCISES.update({e.id: e for e in (
+    Exercise("5.4", "Transformer block", "05_gpt2", "my_block",
+             "pre-norm: LayerNorm first, then attention or MLP, then add the input back (twice); the MLP is "
+             "Linear(C, 4C), GELU with the tanh approximation, Linear(4C, C); heads are C // n_head wide",
+             reference=_block_reference, public=_block_public, hidden=_block_hidden, run=_block_run),
+    _prediction("5.5", "prediction: the KV cache", "05_gpt2", "my_prediction_kv_cache",
+                "does a key or value of an earlier position depend on tokens that come after it?",
+                reference=_answer_5_5),
+    _prediction("5.6", "prediction: LoRA's trainable parameters", "05_gpt2", "my_prediction_lora_parameters",
+                "each adapted matrix (out, in) gets A (r, in) and B (out, r); count them for c_attn and c_proj "
+                "in each of the 4 layers (n_embd = 128)", reference=_answer_5_6, compare=_within(0.02)),
+)})
+
+
+def check_block(answer: Callable) -> None:
+    """Exercise 5.4: ``answer(x, weights, n_head)`` must equal the package's ``Block`` with those weights."""
+    EXERCISES["5.4"].check(answer)
+
+
+def check_prediction_kv_cache(answer: Callable) -> None:
+    """Exercise 5.5: the letter the learner predicted for greedy decoding with and without the KV cache."""
+    EXERCISES["5.5"].check(answer)
+
+
+def check_prediction_lora_parameters(answer: Callable) -> None:
+    """Exercise 5.6: the learner's count of the LoRA adapter's trainable parameters (within 2%)."""
+    EXERCISES["5.6"].check(answer)
+
+
+# Lesson 05: one training step of a GPT, judged by the held-out loss after 50 steps with it.
+
+_STEP_CONFIG = dict(block_size=16, n_layer=1, n_head=2, n_embd=32)
+
+
+def _markov_chain(g: torch.Generator, vocab: int) -> torch.Tensor:
+    """A random next-token table (vocab, vocab): each row a peaked distribution, so there is much to learn."""
+    return torch.softmax(3 * torch.randn(vocab, vocab, generator=g, dtype=torch.float64), dim=1)
+
+
+def _markov_text(table: torch.Tensor, length: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    tokens = [0]
+    for _ in range(length - 1):
+        tokens.append(int(torch.multinomial(table[tokens[-1]], 1, generator=g)))
+    return torch.tensor(tokens)
+
+
+def _tiny_gpt(vocab: int):
+    from aigc_course.models.gpt import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=vocab, **_STEP_CONFIG))
+
+
+def _train_50_steps(step: Callable, args: tuple) -> torch.Tensor:
+    """A tiny GPT from a fixed start, 50 calls of ``step`` on 8 random windows of (T + 1) tokens; its weights."""
+    table, tokens = args
+    model = _tiny_gpt(len(table))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
+    g = torch.Generator().manual_seed(1)
+    span = _STEP_CONFIG["block_size"] + 1
+    model.train()
+    for _ in range(50):
+        starts = torch.randint(0, len(tokens) - span, (8,), generator=g)
+        step(model, optimizer, torch.stack([tokens[s:s + span] for s in starts.tolist()]))
+    return torch.nn.utils.parameters_to_vector(model.parameters()).detach()
+
+
+def _gpt_step_by_reference(model, optimizer, batch):
+    _, loss = model(batch[:, :-1], batch[:, 1:])
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def _gpt_training_reference(table, tokens):
+    return _train_50_steps(_gpt_step_by_reference, (table, tokens))
+
+
+def _heldout_lm_loss(weights: torch.Tensor, table: torch.Tensor) -> float:
+    model = _tiny_gpt(len(table))
+    torch.nn.utils.vector_to_parameters(weights.float(), model.parameters())
+    text = _markov_text(table, 16 * 17, seed=2028).view(16, 17)   # held-out text, drawn here in the grader
+    with torch.no_grad():
+        return float(model.eval()(text[:, :-1], text[:, 1:])[1])
+
+
+def _heldout_loss_close_to_reference(got, expected, args) -> bool:
+    """Held-out next-token loss within 0.05 nats of the reference step's (it starts at about ln(vocab))."""
+    if not torch.isfinite(got).all():
+        return False
+    return _heldout_lm_loss(got, args[0]) <= _heldout_lm_loss(expected, args[0]) + 0.05
+
+
+def _gpt_step_case(g: torch.Generator, vocab: int, seed: int):
+    table = _markov_chain(g, vocab)
+    return table, _markov_text(table, 600, seed)
+
+
+EXERCISES.update({e.id: e for e in (
+    Exercise("5.7", "GPT training step", "05_gpt2", "my_train_step",
+             "inputs are the first T tokens of each window, targets the last T (shifted by one); cross-entropy "
+             "over all B*T positions; clear old gradients, backward, then let the optimiser step",
+             reference=_gpt_training_reference,
+             public=lambda: _gpt_step_case(torch.Generator().manual_seed(57), 8, 0),
+             hidden=lambda g: _gpt_step_case(g, _size(g, 4, 12), _size(g, 0, 10_000)),
+             run=_train_50_steps, compare=_heldout_loss_close_to_reference),
+)})
+
+
+def check_train_step(answer: Callable) -> None:
+    """Exercise 5.7: ``answer(model, optimizer, batch)`` (batch (B, T + 1) tokens) must do one training step."""
+    EXERCISES["5.7"].check(answer)
 
 
 # --- Lessons 06 and 07: evaluation, responsible AIGC ---
@@ -1179,3 +1387,166 @@ def check_precision(answer: Callable) -> None:
 def check_z_score(answer: Callable) -> None:
     """Exercise 7.1: ``answer(greens, total, gamma)`` must return the green-list z-scores."""
     EXERCISES["7.1"].check(answer)
+
+
+# Lessons 06 and 07, continued: FID from raw features, a detector trained by the learner, predictions.
+
+def _fid_reference(real, fake):
+    (mu1, cov1), (mu2, cov2) = _metrics.feature_statistics(real), _metrics.feature_statistics(fake)
+    d = len(mu1)  # feature_statistics returns a 0-d covariance for D = 1 (torch.cov of one variable)
+    return torch.tensor(_metrics.frechet_distance(mu1, cov1.reshape(d, d), mu2, cov2.reshape(d, d)),
+                        dtype=torch.float64)
+
+
+def _fid_close(got, expected, args) -> bool:
+    """Within 1e-6 relative or 1e-6 absolute: rank-deficient covariances leave round-off in the square root."""
+    return bool((got.double() - expected).abs().item() <= 1e-6 + 1e-6 * expected.abs().item())
+
+
+def _features_pair(g: torch.Generator, n: int, m: int, d: int):
+    mix = torch.randn(d, d, generator=g, dtype=torch.float64)
+    real = torch.randn(n, d, generator=g, dtype=torch.float64) @ mix
+    fake = torch.randn(m, d, generator=g, dtype=torch.float64) @ (mix * 1.3) + 0.5
+    return real, fake
+
+
+def _fid_hidden(g: torch.Generator):
+    d = _size(g, 1, 8)
+    return _features_pair(g, _size(g, 2, 40), _size(g, 2, 40), d)  # N < D often: rank-deficient covariances
+
+
+def _fid_identical():
+    real, _ = _features_pair(torch.Generator().manual_seed(63), 30, 2, 4)
+    return real, real.clone()   # the same set twice: FID 0
+
+
+def _fid_rank_deficient():
+    return _features_pair(torch.Generator().manual_seed(64), 3, 4, 6)  # ranks 2 and 3 in 6 dimensions
+
+
+def _detector_data(g: torch.Generator, n: int, d: int, gap: float):
+    """Real ~ N(m, I), generated ~ N(m + gap * u, I) in ``d`` dimensions, ``u`` a random unit vector,
+    ``m`` a common offset of length 3: a linear detector needs its bias. Bayes accuracy Phi(gap / 2)."""
+    u = torch.randn(d, generator=g, dtype=torch.float64)
+    m = torch.randn(d, generator=g, dtype=torch.float64)
+    u, m = u / u.norm(), 3 * m / m.norm()
+    real = torch.randn(n, d, generator=g, dtype=torch.float64) + m
+    fake = torch.randn(n, d, generator=g, dtype=torch.float64) + m + gap * u
+    return real, fake, m, u
+
+
+def _detector_case(g: torch.Generator, n: int, d: int, gap: float):
+    real, fake, m, u = _detector_data(g, n, d, gap)
+    return real, fake, 200, 0.5, torch.cat([m, gap * u])   # the last input: what the held-out sets are drawn from
+
+
+def _train_detector_reference(real, fake, steps, lr, truth=None):
+    """Full-batch gradient descent on the logistic loss from zeros; returns (w_1 .. w_D, b)."""
+    x = torch.cat([real, fake]).double()
+    y = torch.cat([torch.zeros(len(real)), torch.ones(len(fake))]).double()
+    params = torch.zeros(x.shape[1] + 1, dtype=torch.float64, requires_grad=True)
+    for _ in range(int(steps)):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(x @ params[:-1] + params[-1], y)
+        grad, = torch.autograd.grad(loss, params)
+        params = (params - lr * grad).detach().requires_grad_(True)
+    return params.detach()
+
+
+def _detector_run(answer: Callable, args: tuple):
+    real, fake, steps, lr, _ = args
+    w, b = answer(real, fake, int(steps), float(lr))
+    return torch.cat([torch.as_tensor(w, dtype=torch.float64).reshape(-1), torch.as_tensor(b, dtype=torch.float64).reshape(1)])
+
+
+def _balanced_accuracy(params, real, fake) -> float:
+    on_real = ((real @ params[:-1] + params[-1]) < 0).double().mean()
+    on_fake = ((fake @ params[:-1] + params[-1]) > 0).double().mean()
+    return float((on_real + on_fake) / 2)
+
+
+def _heldout_accuracy_close_to_reference(got, expected, args) -> bool:
+    """Balanced accuracy on 4,000 fresh held-out points (drawn here, in the grader) at most 0.03 below the
+    reference detector's on the same points. Calibrated: the two agree to about 0.01 when the loop is right."""
+    truth = args[4]
+    d = len(truth) // 2
+    g = torch.Generator().manual_seed(2027)
+    real = torch.randn(2000, d, generator=g, dtype=torch.float64) + truth[:d]
+    fake = torch.randn(2000, d, generator=g, dtype=torch.float64) + truth[:d] + truth[d:]
+    if not torch.isfinite(got).all():
+        return False
+    return _balanced_accuracy(got.double(), real, fake) >= _balanced_accuracy(expected, real, fake) - 0.03
+
+
+def _answer_6_4():
+    return _choice("C")   # real vs real: 411.7 at N = 50, 13.6 at N = 1000
+
+
+def _answer_6_5():
+    return _choice("A")   # the collapsed generator covers 3 of 8 modes: recall near 3/8
+
+
+def _answer_7_3():
+    return _choice("D")   # JPEG quality 50 leaves the fewest marks found (0.116; blur 0.293)
+
+
+def _answer_7_4():
+    return _choice("B")   # held-out human passages: z from 1.1 to 2.8, none reaches 4
+
+
+EXERCISES.update({e.id: e for e in (
+    Exercise("6.3", "FID from features", "06_evaluation", "my_fid",
+             "one mean and one covariance per set (a covariance needs the features of a sample as a column: "
+             "check the shape is (D, D), and divide by N - 1), then the Fréchet distance of exercise 6.1",
+             reference=_fid_reference, public=lambda: _features_pair(torch.Generator().manual_seed(62), 40, 40, 5),
+             hidden=_fid_hidden, edge=(_fid_identical, _fid_rank_deficient), compare=_fid_close,
+             protects=("aigc_course.metrics.images:feature_statistics",)),
+    _prediction("6.4", "prediction: FID against N", "06_evaluation", "my_prediction_fid_n",
+                "a covariance estimated from few samples is noisy; does noise make two estimates look more alike, "
+                "or less?", reference=_answer_6_4),
+    _prediction("6.5", "prediction: lowest recall", "06_evaluation", "my_prediction_recall",
+                "recall asks how much of the real data lies inside the generated samples' balls", reference=_answer_6_5),
+    Exercise("7.2", "training a detector", "07_responsible_aigc", "my_train_detector",
+             "label real 0 and generated 1; score = x @ w + b; minimise the mean logistic loss "
+             "(binary_cross_entropy_with_logits) by gradient descent, starting from zeros, for all the steps",
+             reference=_train_detector_reference,
+             public=lambda: _detector_case(torch.Generator().manual_seed(71), 100, 4, 2.0),
+             hidden=lambda g: _detector_case(g, _size(g, 40, 150), _size(g, 2, 8),
+                                             1.5 + 1.5 * float(torch.rand(1, generator=g))),
+             run=_detector_run, compare=_heldout_accuracy_close_to_reference),
+    _prediction("7.3", "prediction: what erases the watermark", "07_responsible_aigc", "my_prediction_watermark",
+                "the mark lives in mid-to-high DCT frequencies: which processing throws away the most of those?",
+                reference=_answer_7_3),
+    _prediction("7.4", "prediction: human text and the threshold", "07_responsible_aigc",
+                "my_prediction_human_text", "without the key's bias a text's green count is Binomial(T, gamma); "
+                "how often does a standard normal exceed 4?", reference=_answer_7_4),
+)})
+
+
+def check_fid(answer: Callable) -> None:
+    """Exercise 6.3: ``answer(real, fake)`` (N, D) and (M, D) features -> FID as a scalar tensor."""
+    EXERCISES["6.3"].check(answer)
+
+
+def check_prediction_fid_n(answer: Callable) -> None:
+    """Exercise 6.4: the letter the learner predicted for real-vs-real FID as N shrinks."""
+    EXERCISES["6.4"].check(answer)
+
+
+def check_prediction_recall(answer: Callable) -> None:
+    """Exercise 6.5: the letter of the generator the learner predicts has the lowest recall."""
+    EXERCISES["6.5"].check(answer)
+
+
+def check_train_detector(answer: Callable) -> None:
+    """Exercise 7.2: ``answer(real, fake, steps, lr)`` -> (w, b); judged by held-out balanced accuracy."""
+    EXERCISES["7.2"].check(answer)
+
+
+def check_prediction_watermark(answer: Callable) -> None:
+    """Exercise 7.3: the letter of the post-processing the learner predicts removes the most watermarks."""
+    EXERCISES["7.3"].check(answer)
+
+
+def check_prediction_human_text(answer: Callable) -> None:
+    """Exercise 7.4: the letter the learner predicted for held-out human text against the threshold z = 4."""
+    EXERCISES["7.4"].check(answer)
