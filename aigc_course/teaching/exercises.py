@@ -546,7 +546,7 @@ def check_total_variation(answer: Callable) -> None:
 
 # Predict, then run: the learner commits a letter before the next cell shows the result.
 
-def _choice_run(answer: Callable, args: tuple) -> torch.Tensor:
+def _letter_index_run(answer: Callable, args: tuple) -> torch.Tensor:
     """Call the learner's ``answer()`` and turn its letter into a number (0 for "A"); anything else raises."""
     letters = "ABCDE"[: int(args[0])]
     got = answer()
@@ -555,10 +555,10 @@ def _choice_run(answer: Callable, args: tuple) -> torch.Tensor:
     return torch.tensor(float(letters.index(got.strip().upper())))
 
 
-def _prediction(id: str, title: str, notebook: str, function: str, hint: str, reference: Callable, options: int):
+def _letter_prediction(id: str, title: str, notebook: str, function: str, hint: str, reference: Callable, options: int):
     """A predict-then-run question: ``reference(options)`` is the right letter's index as a tensor."""
     return Exercise(id, title, notebook, function, hint, reference=reference, public=lambda: (options,),
-                    run=_choice_run)
+                    run=_letter_index_run)
 
 
 # Lesson 03, continued: the L-BFGS closure, graded by the loss L-BFGS reaches with it. The image is tiny
@@ -663,10 +663,10 @@ EXERCISES.update({e.id: e for e in (
              reference=_lbfgs_reference, public=lambda: _closure_case(torch.Generator().manual_seed(30)),
              hidden=_closure_case, run=_lbfgs_run, compare=_loss_within_5_percent,
              protects=("aigc_course.teaching.exercises:_style_closure_reference",)),
-    _prediction("3.5", "predict: L-BFGS or Adam", "03_style_transfer", "my_prediction_optimizer",
+    _letter_prediction("3.5", "predict: L-BFGS or Adam", "03_style_transfer", "my_prediction_optimizer",
                 "reread how L-BFGS uses its recent gradients, and what kind of objective this is (smooth, "
                 "no mini-batches); then run the next cell", _answer_lbfgs_vs_adam, 3),
-    _prediction("3.6", "predict: a large style weight", "03_style_transfer", "my_prediction_style_weight",
+    _letter_prediction("3.6", "predict: a large style weight", "03_style_transfer", "my_prediction_style_weight",
                 "the optimiser minimises content_weight * content + style_weight * style: which term dominates "
                 "when the ratio is 100?", _answer_style_weight, 3),
 )})
@@ -1007,10 +1007,10 @@ def _answer_guidance(options):
 
 
 EXERCISES.update({e.id: e for e in (
-    _prediction("4.6", "predict: DDPM against DDIM", "04_diffusion", "my_prediction_samplers",
+    _letter_prediction("4.6", "predict: DDPM against DDIM", "04_diffusion", "my_prediction_samplers",
                 "which of the samplers adds fresh noise z at every step, and which is a deterministic function "
                 "of x_T (section 6, eta = 0)?", _answer_samplers, 3),
-    _prediction("4.7", "predict: guidance", "04_diffusion", "my_prediction_guidance",
+    _letter_prediction("4.7", "predict: guidance", "04_diffusion", "my_prediction_guidance",
                 "guidance pushes each sample along eps_cond - eps_uncond, towards what makes the label likely: "
                 "what does that do to how varied the digits of one class are?", _answer_guidance, 3),
 )})
@@ -1172,7 +1172,7 @@ def _committed_answer(answer: Callable, args: tuple) -> torch.Tensor:
     return torch.tensor([float(value)], dtype=torch.float64)
 
 
-def _choice(letter: str) -> torch.Tensor:
+def _letter_code(letter: str) -> torch.Tensor:
     return torch.tensor([float(ord(letter))], dtype=torch.float64)
 
 
@@ -1183,7 +1183,7 @@ def _within(share: float) -> Callable:
     return compare
 
 
-def _prediction(id: str, title: str, notebook: str, function: str, hint: str, reference: Callable,
+def _committed_prediction(id: str, title: str, notebook: str, function: str, hint: str, reference: Callable,
                 compare: Callable = close) -> Exercise:
     """A "predict, then run" question: no inputs, the learner's committed answer is judged."""
     return Exercise(id, title, notebook, function, hint, reference=reference, public=lambda: (),
@@ -1191,7 +1191,7 @@ def _prediction(id: str, title: str, notebook: str, function: str, hint: str, re
 
 
 def _answer_5_5():
-    return _choice("A")   # the cache stores keys and values that would be recomputed identically
+    return _letter_code("A")   # the cache stores keys and values that would be recomputed identically
 
 
 def _answer_5_6():
@@ -1204,10 +1204,10 @@ EXERCISES.update({e.id: e for e in (
              "pre-norm: LayerNorm first, then attention or MLP, then add the input back (twice); the MLP is "
              "Linear(C, 4C), GELU with the tanh approximation, Linear(4C, C); heads are C // n_head wide",
              reference=_block_reference, public=_block_public, hidden=_block_hidden, run=_block_run),
-    _prediction("5.5", "prediction: the KV cache", "05_gpt2", "my_prediction_kv_cache",
+    _committed_prediction("5.5", "prediction: the KV cache", "05_gpt2", "my_prediction_kv_cache",
                 "does a key or value of an earlier position depend on tokens that come after it?",
                 reference=_answer_5_5),
-    _prediction("5.6", "prediction: LoRA's trainable parameters", "05_gpt2", "my_prediction_lora_parameters",
+    _committed_prediction("5.6", "prediction: LoRA's trainable parameters", "05_gpt2", "my_prediction_lora_parameters",
                 "each adapted matrix (out, in) gets A (r, in) and B (out, r); count them for c_attn and c_proj "
                 "in each of the 4 layers (n_embd = 128)", reference=_answer_5_6, compare=_within(0.02)),
 )})
@@ -1478,19 +1478,19 @@ def _heldout_accuracy_close_to_reference(got, expected, args) -> bool:
 
 
 def _answer_6_4():
-    return _choice("C")   # real vs real: 411.7 at N = 50, 13.6 at N = 1000
+    return _letter_code("C")   # real vs real: 411.7 at N = 50, 13.6 at N = 1000
 
 
 def _answer_6_5():
-    return _choice("A")   # the collapsed generator covers 3 of 8 modes: recall near 3/8
+    return _letter_code("A")   # the collapsed generator covers 3 of 8 modes: recall near 3/8
 
 
 def _answer_7_3():
-    return _choice("D")   # JPEG quality 50 leaves the fewest marks found (0.116; blur 0.293)
+    return _letter_code("D")   # JPEG quality 50 leaves the fewest marks found (0.116; blur 0.293)
 
 
 def _answer_7_4():
-    return _choice("B")   # held-out human passages: z from 1.1 to 2.8, none reaches 4
+    return _letter_code("B")   # held-out human passages: z from 1.1 to 2.8, none reaches 4
 
 
 EXERCISES.update({e.id: e for e in (
@@ -1500,10 +1500,10 @@ EXERCISES.update({e.id: e for e in (
              reference=_fid_reference, public=lambda: _features_pair(torch.Generator().manual_seed(62), 40, 40, 5),
              hidden=_fid_hidden, edge=(_fid_identical, _fid_rank_deficient), compare=_fid_close,
              protects=("aigc_course.metrics.images:feature_statistics",)),
-    _prediction("6.4", "prediction: FID against N", "06_evaluation", "my_prediction_fid_n",
+    _committed_prediction("6.4", "prediction: FID against N", "06_evaluation", "my_prediction_fid_n",
                 "a covariance estimated from few samples is noisy; does noise make two estimates look more alike, "
                 "or less?", reference=_answer_6_4),
-    _prediction("6.5", "prediction: lowest recall", "06_evaluation", "my_prediction_recall",
+    _committed_prediction("6.5", "prediction: lowest recall", "06_evaluation", "my_prediction_recall",
                 "recall asks how much of the real data lies inside the generated samples' balls", reference=_answer_6_5),
     Exercise("7.2", "training a detector", "07_responsible_aigc", "my_train_detector",
              "label real 0 and generated 1; score = x @ w + b; minimise the mean logistic loss "
@@ -1513,10 +1513,10 @@ EXERCISES.update({e.id: e for e in (
              hidden=lambda g: _detector_case(g, _size(g, 40, 150), _size(g, 2, 8),
                                              1.5 + 1.5 * float(torch.rand(1, generator=g))),
              run=_detector_run, compare=_heldout_accuracy_close_to_reference),
-    _prediction("7.3", "prediction: what erases the watermark", "07_responsible_aigc", "my_prediction_watermark",
+    _committed_prediction("7.3", "prediction: what erases the watermark", "07_responsible_aigc", "my_prediction_watermark",
                 "the mark lives in mid-to-high DCT frequencies: which processing throws away the most of those?",
                 reference=_answer_7_3),
-    _prediction("7.4", "prediction: human text and the threshold", "07_responsible_aigc",
+    _committed_prediction("7.4", "prediction: human text and the threshold", "07_responsible_aigc",
                 "my_prediction_human_text", "without the key's bias a text's green count is Binomial(T, gamma); "
                 "how often does a standard normal exceed 4?", reference=_answer_7_4),
 )})
