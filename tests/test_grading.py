@@ -196,3 +196,24 @@ def test_student_notebook_fails_exactly_at_the_check_cells(tmp_path):
         if "raise NotImplementedError('Exercise" in cell.source:
             cell.source = original.source
     assert [c.source for c in nb.cells] == [c.source for c in lesson.cells]
+
+
+def test_reuse_check_flags_the_package_block_inside_my_block():
+    """5.4 cannot stub the package's Block (5.7's grading run trains a GPT with it), so the static check names it."""
+    from aigc_course.teaching import reuse
+    from aigc_course.teaching.exercises import EXERCISES
+
+    wrapped = ("from aigc_course.models.gpt import Block as B\n"
+               "def my_block(x, weights, n_head):\n"
+               "    block = B(config_for(weights, n_head)); block.load_state_dict(weights)\n"
+               "    return block(x)\n")
+    by_attribute = ("import aigc_course.models.gpt as g\n"
+                    "def my_block(x, weights, n_head):\n"
+                    "    return g.CausalSelfAttention(cfg)(x)\n")
+    honest = ("import torch.nn.functional as F\n"
+              "def my_block(x, weights, n_head):\n"
+              "    return x + F.linear(F.layer_norm(x, x.shape[-1:]), weights['attn.c_proj.weight'])\n")
+    for source, culprit in ((wrapped, "Block"), (by_attribute, "CausalSelfAttention")):
+        found, _ = reuse.scan([source], [EXERCISES["5.4"]])
+        assert found.get("5.4", "").endswith(f"aigc_course.models.gpt:{culprit}"), (culprit, found)
+    assert reuse.scan([honest], [EXERCISES["5.4"]]) == ({}, None)

@@ -79,6 +79,9 @@ class Exercise:
     run: Callable = call              # (answer, inputs) -> tensor; runs where the learner's code runs
     compare: Callable = close         # (got, expected, inputs) -> bool; runs in the grader
     protects: tuple[str, ...] = ()    # "module:function" names also unavailable while grading
+    # "module:Name" of package classes that would do the exercise but that other exercises' grading runs need
+    # (so they cannot be stubbed): the reuse check flags a graded function that mentions them
+    mentions: tuple[str, ...] = ()
 
     def case(self) -> tuple[tuple, torch.Tensor]:
         """The public inputs and the reference answer on them."""
@@ -1203,7 +1206,8 @@ EXERCISES.update({e.id: e for e in (
     Exercise("5.4", "Transformer block", "05_gpt2", "my_block",
              "pre-norm: LayerNorm first, then attention or MLP, then add the input back (twice); the MLP is "
              "Linear(C, 4C), GELU with the tanh approximation, Linear(4C, C); heads are C // n_head wide",
-             reference=_block_reference, public=_block_public, hidden=_block_hidden, run=_block_run),
+             reference=_block_reference, public=_block_public, hidden=_block_hidden, run=_block_run,
+             mentions=("aigc_course.models.gpt:Block", "aigc_course.models.gpt:CausalSelfAttention")),
     _committed_prediction("5.5", "prediction: the KV cache", "05_gpt2", "my_prediction_kv_cache",
                 "does a key or value of an earlier position depend on tokens that come after it?",
                 reference=_answer_5_5),

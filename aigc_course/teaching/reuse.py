@@ -108,12 +108,20 @@ def scan(cells: list[str], exercises: list[Exercise]) -> tuple[dict[str, str], s
     docstrings = {id(n.value) for t in trees for n in ast.walk(t) if isinstance(n, ast.Expr)}
     strings = [n.value for t in trees for n in ast.walk(t) if isinstance(n, ast.Constant)
                and isinstance(n.value, str) and id(n) not in docstrings]  # a docstring may name what it mirrors
+    # names the learner's cells bind to other names: `from ... import Block as B`, `B = gpt.Block`
+    aliases = {a.asname: a.name.split(".")[-1] for t in trees for n in ast.walk(t)
+               if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names if a.asname}
+    aliases |= {target.id: n.value.attr if isinstance(n.value, ast.Attribute) else n.value.id
+                for t in trees for n in ast.walk(t) if isinstance(n, ast.Assign)
+                and isinstance(n.value, (ast.Name, ast.Attribute)) for target in n.targets
+                if isinstance(target, ast.Name)}
     found: dict[str, str] = {}
     for exercise in exercises:
-        refs = {ref.split(":")[1]: ref for ref in exercise.references()}
+        refs = {ref.split(":")[1]: ref for ref in (*exercise.references(), *exercise.mentions)}
         for tree in trees:
             for node in _defines(tree, exercise.function):
-                used = sorted(_names(node) & set(refs))
+                seen = _names(node)
+                used = sorted((seen | {aliases[n] for n in seen if n in aliases}) & set(refs))
                 if used:
                     found[exercise.id] = f"{exercise.function} uses the package's reference {refs[used[0]]}"
                 elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
