@@ -478,8 +478,8 @@ EXERCISES.update({e.id: e for e in (
              protects=("aigc_course.teaching.exercises:_gan_reference_step",)),
     _choice("2.5", "which loss has the gradient (prediction)", "02_gan", "ABC", "B",
             "look at the slope of each loss where D(G(z)) is close to 0"),
-    _choice("2.6", "vanilla or R1 (prediction)", "02_gan", "ABC", "B",
-            "a penalty on D's gradient at real points keeps D from forming sharp, narrow peaks that G chases"),
+    _choice("2.6", "vanilla or R1 (prediction)", "02_gan", "ABC", "A",
+            "a smoother D pulls fewer points all the way into a mode: coverage and precision trade against each other"),
 )})
 
 
