@@ -391,8 +391,9 @@ def test_exercise_checks_accept_the_equations_and_reject_common_mistakes(capsys)
     assert len(lines) == len(mistakes)
     for line, (exercise, _, _) in zip(lines, mistakes):
         assert line.startswith(f"Exercise {exercise} ") and ": not yet - " in line, line
-    assert [e.function for e in exercises.exercises_for("04_diffusion")] == ["my_q_sample", "my_ddpm_step",
-                                                                             "my_ddim_step"]
+    assert [e.function for e in exercises.exercises_for("04_diffusion")] == [
+        "my_q_sample", "my_ddpm_step", "my_ddim_step", "my_diffusion_loss", "my_sample",
+        "my_prediction_samplers", "my_prediction_guidance"]
 
 
 def test_student_build_of_the_lesson_says_not_yet(tmp_path):
@@ -416,6 +417,8 @@ def test_student_build_of_the_lesson_says_not_yet(tmp_path):
                     exec(cell.source, namespace)
         verdicts[key] = out.getvalue().splitlines()
     assert verdicts["teacher"] == [f"Exercise 4.{i} {t}: correct" for i, t in
-                                   ((1, "q_sample"), (2, "one DDPM reverse step"), (3, "DDIM update"))]
-    assert len(verdicts["student"]) == 3 and all("not yet - the exercise is not done yet" in v
+                                   ((1, "q_sample"), (2, "one DDPM reverse step"), (3, "DDIM update"),
+                                    (4, "diffusion training loss"), (5, "ancestral sampling loop"),
+                                    (6, "predict: DDPM against DDIM"), (7, "predict: guidance"))]
+    assert len(verdicts["student"]) == 7 and all("not yet - the exercise is not done yet" in v
                                                   for v in verdicts["student"])
