@@ -277,7 +277,7 @@ def test_toy_replay_draws_every_snapshot():
 
 
 def test_student_build_of_the_gan_lesson_says_not_yet(tmp_path):
-    """The learner version strips exactly the three solutions; run on the stubs the checks say "not yet",
+    """The learner version strips exactly the six solutions; run on the stubs the checks say "not yet",
     run on the lesson's solutions they say "correct"."""
     from pathlib import Path
 
@@ -291,14 +291,16 @@ def test_student_build_of_the_gan_lesson_says_not_yet(tmp_path):
     lesson = nbformat.read(lesson_path, as_version=4)
     student = nbformat.read(grading.build_student([lesson_path], tmp_path)[0], as_version=4)
     changed = [i for i, (a, b) in enumerate(zip(lesson.cells, student.cells)) if a.source != b.source]
-    assert len(changed) == 3
-    for i, ex_id in zip(changed, ("2.1", "2.2", "2.3")):
+    ids = ("2.1", "2.2", "2.5", "2.6", "2.3", "2.4")  # in the order the lesson asks them
+    assert len(changed) == len(ids)
+    spaces = {"not yet": {"torch": torch, "F": F}, "correct": {"torch": torch, "F": F}}  # 2.4 uses 2.1 and 2.2
+    for i, ex_id in zip(changed, ids):
         exercise = EXERCISES[ex_id]
         assert f"raise NotImplementedError('Exercise {ex_id}" in student.cells[i].source
         for source, verdict in ((student.cells[i].source, "not yet"), (lesson.cells[i].source, "correct")):
-            namespace = {"torch": torch, "F": F}
+            namespace = spaces[verdict]
             exec(source, namespace)
             ok, line = exercise.evaluate(namespace[exercise.function])
             assert line.startswith(f"Exercise {ex_id}") and verdict in line
     checks = [c for c in student.cells if grading.CHECK_MARK in c.source]
-    assert [c.outputs[0]["text"].split(":")[1].strip() for c in checks] == ["correct"] * 3
+    assert [c.outputs[0]["text"].split(":")[1].strip() for c in checks] == ["correct"] * 6
