@@ -1,0 +1,326 @@
+"""Build the Chinese edition (中文版) of the lessons from the English notebooks plus translation files.
+
+One source, never drifting: ``notebooks/NN_x.ipynb`` is the only place where a
+lesson's code lives. ``translations/zh-CN/NN_x.json`` holds one entry per cell
+that has prose (every markdown cell; every code cell with a comment or a
+sentence in a string), keyed by a hash of the cell's English source. The
+Chinese notebook ``notebooks/zh/NN_x.ipynb`` is the English one with each such
+cell replaced by its translation, plus one first code cell that switches the
+package's messages and figure fonts to Chinese.
+
+    python scripts/zh_edition.py check           # name every missing, stale or unfaithful translation
+    python scripts/zh_edition.py status          # share translated, Chinese characters per lesson
+    python scripts/zh_edition.py update [NN ...] # add entries (zh: null) for new or changed cells
+    python scripts/zh_edition.py build [NN ...]  # write notebooks/zh/ (sources only; `make notebooks` runs them)
+
+Faithfulness checks, per translated cell:
+* code: the token stream is identical once comments and prose strings are set
+  aside, so code, numbers and identifiers cannot drift between editions;
+* markdown: the same maths (``$...$``), the same numbers and the same links;
+* terms: every English term of ``translations/terms.json`` that occurs in the
+  English cell appears in its one Chinese rendering in the translation.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import sys
+import tokenize
+from collections import Counter
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+ZH_NOTEBOOKS = NOTEBOOKS / "zh"
+TRANSLATIONS = ROOT / "translations" / "zh-CN"
+TERMS = ROOT / "translations" / "terms.json"
+
+LANGUAGE_CELL_ID = "zh-edition"
+LANGUAGE_CELL = (
+    "from aigc_course.core import i18n\n"
+    "\n"
+    'i18n.set_language("zh")  # 中文版：图表、控件与练习判定均使用中文'
+)
+# Comments that are instructions to tools, not prose: they stay English in both editions.
+DIRECTIVE = re.compile(r"#\s*(NBVAL_\w+|##\s*(BEGIN|END) (SOLUTION|HIDDEN TESTS|HINT)|noqa|type:|pragma|fmt:)")
+PROSE = re.compile(r"[A-Za-z]{2,}[^A-Za-z\n]{1,3}[A-Za-z]{2,}")  # two words: a sentence, not an identifier
+MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+?\$", re.S)
+NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
+LINK = re.compile(r"\]\(([^)\s]+)")
+
+
+def lessons() -> list[Path]:
+    return sorted(p for p in NOTEBOOKS.glob("[0-9]*.ipynb"))
+
+
+def key(source: str) -> str:
+    """The hash that ties a translation to one version of an English cell."""
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+
+
+def _tokens(source: str) -> list[tokenize.TokenInfo] | None:
+    # IPython syntax (%magic, !shell) is not Python: such lines are compared as text instead.
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    try:
+        return list(tokenize.generate_tokens(io.StringIO("\n".join(lines) + "\n").readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return None
+
+
+def _is_prose_string(token: tokenize.TokenInfo) -> bool:
+    return token.type == tokenize.STRING and bool(PROSE.search(token.string))
+
+
+def _is_prose_comment(token: tokenize.TokenInfo) -> bool:
+    return token.type == tokenize.COMMENT and not DIRECTIVE.match(token.string) and bool(re.search(r"[A-Za-z]{2}", token.string))
+
+
+def needs_translation(cell) -> bool:
+    """Markdown always; code when it has a comment or a string a learner reads as a sentence."""
+    if cell.cell_type == "markdown":
+        return True
+    if cell.cell_type != "code":
+        return False
+    tokens = _tokens(cell.source)
+    if tokens is None:
+        return bool(re.search(r"#\s*[A-Za-z]{2}", cell.source))
+    return any(_is_prose_comment(t) or _is_prose_string(t) for t in tokens)
+
+
+def code_skeleton(source: str) -> list[str]:
+    """The code with comments removed and prose strings blanked: what both editions must share."""
+    tokens = _tokens(source)
+    if tokens is None:
+        return [re.sub(r"#.*", "", line).rstrip() for line in source.splitlines()]
+    out = []
+    for t in tokens:
+        if t.type in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+                      tokenize.ENDMARKER):
+            if t.type == tokenize.COMMENT and DIRECTIVE.match(t.string):
+                out.append(t.string)
+            continue
+        out.append("<prose>" if _is_prose_string(t) else t.string)
+    return out
+
+
+def _prose_strings(source: str) -> list[str]:
+    return [t.string for t in (_tokens(source) or []) if _is_prose_string(t)]
+
+
+def load_terms() -> dict[str, str]:
+    return json.loads(TERMS.read_text(encoding="utf-8")) if TERMS.exists() else {}
+
+
+def translation_file(lesson: Path) -> Path:
+    return TRANSLATIONS / f"{lesson.stem}.json"
+
+
+def load_translations(lesson: Path) -> list[dict]:
+    path = translation_file(lesson)
+    return json.loads(path.read_text(encoding="utf-8"))["cells"] if path.exists() else []
+
+
+def save_translations(lesson: Path, entries: list[dict]) -> None:
+    path = translation_file(lesson)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"notebook": lesson.name, "cells": entries}
+    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _where(lesson: Path, index: int, cell) -> str:
+    first = next((line for line in cell.source.splitlines() if line.strip()), "")[:60]
+    return f"{lesson.name} cell {index} (id {cell.get('id', '?')}, {cell.cell_type}: {first!r})"
+
+
+def faithfulness(english: str, chinese: str, kind: str, terms: dict[str, str], waived=()) -> list[str]:
+    """What differs between an English cell and its translation that must not."""
+    problems = []
+    if kind == "code":
+        if code_skeleton(english) != code_skeleton(chinese):
+            problems.append("the code differs (only comments and sentences in strings may be translated)")
+        for s in _prose_strings(chinese):
+            if re.search(r"\{[^}]*\}", s) and s[:1] in "fF" and not re.search(r"[A-Za-z]{2}", s):
+                continue
+        return problems
+    math_en, math_zh = Counter(MATH.findall(english)), Counter(MATH.findall(chinese))
+    if math_en != math_zh:
+        problems.append(f"maths differs: missing {sorted((math_en - math_zh).elements())[:4]}, "
+                        f"extra {sorted((math_zh - math_en).elements())[:4]}")
+    strip = lambda text: MATH.sub(" ", text)  # noqa: E731  (numbers inside maths are checked above)
+    num_en, num_zh = Counter(NUMBER.findall(strip(english))), Counter(NUMBER.findall(strip(chinese)))
+    if num_en != num_zh:
+        problems.append(f"numbers differ: missing {sorted((num_en - num_zh).elements())[:6]}, "
+                        f"extra {sorted((num_zh - num_en).elements())[:6]}")
+    if Counter(LINK.findall(english)) != Counter(LINK.findall(chinese)):
+        problems.append("links differ")
+    lower = english.lower()
+    for term, rendering in terms.items():
+        if term in waived:
+            continue
+        if re.search(rf"(?<![\w-]){re.escape(term.lower())}(?:s|es)?(?![\w-])", lower) and rendering not in chinese:
+            problems.append(f"term {term!r} must be rendered {rendering!r} (translations/terms.json)")
+    return problems
+
+
+def check_lesson(lesson: Path, terms: dict[str, str] | None = None) -> list[str]:
+    """Every problem with one lesson's translations, each naming the cell."""
+    terms = load_terms() if terms is None else terms
+    nb = nbformat.read(lesson, as_version=4)
+    entries = load_translations(lesson)
+    by_key = {e["key"]: e for e in entries}
+    by_id = {e.get("id"): e for e in entries}
+    problems = []
+    for index, cell in enumerate(nb.cells):
+        if not needs_translation(cell):
+            continue
+        where = _where(lesson, index, cell)
+        entry = by_key.get(key(cell.source))
+        if entry is None:
+            old = by_id.get(cell.get("id"))
+            if old is not None:
+                problems.append(f"stale: {where}: its English changed since it was translated; "
+                                f"run `python scripts/zh_edition.py update {lesson.stem[:2]}` and "
+                                f"translate the entry in {translation_file(lesson).relative_to(ROOT)}")
+            else:
+                problems.append(f"missing: {where} has no translation in "
+                                f"{translation_file(lesson).relative_to(ROOT)}")
+            continue
+        if not entry.get("zh"):
+            problems.append(f"untranslated: {where}: the entry's zh is empty")
+            continue
+        for p in faithfulness(cell.source, entry["zh"], cell.cell_type, terms, entry.get("waive_terms", ())):
+            problems.append(f"unfaithful: {where}: {p}")
+    return problems
+
+
+def update(lesson: Path) -> int:
+    """Rewrite the lesson's translation file in notebook order: keep good entries, add empty ones."""
+    nb = nbformat.read(lesson, as_version=4)
+    entries = load_translations(lesson)
+    by_key = {e["key"]: e for e in entries}
+    by_id = {e.get("id"): e for e in entries}
+    fresh, added = [], 0
+    for cell in nb.cells:
+        if not needs_translation(cell):
+            continue
+        k = key(cell.source)
+        if k in by_key:
+            entry = dict(by_key[k], id=cell.get("id"), kind=cell.cell_type)
+        else:
+            entry = {"id": cell.get("id"), "key": k, "kind": cell.cell_type, "en": cell.source, "zh": None}
+            old = by_id.get(cell.get("id"))
+            if old is not None and old.get("zh"):
+                entry["zh_before_change"] = old["zh"]
+                entry["en_before_change"] = old["en"]
+            added += 1
+        fresh.append(entry)
+    save_translations(lesson, fresh)
+    return added
+
+
+def build(lesson: Path) -> Path:
+    """Write ``notebooks/zh/<lesson>`` from the English notebook and its translations.
+
+    Outputs of cells whose source did not change are kept from the previous
+    Chinese build, so rebuilding is cheap; ``make notebooks`` re-executes all.
+    """
+    nb = nbformat.read(lesson, as_version=4)
+    by_key = {e["key"]: e for e in load_translations(lesson)}
+    out_path = ZH_NOTEBOOKS / lesson.name
+    previous = {}
+    if out_path.exists():
+        old = nbformat.read(out_path, as_version=4)
+        previous = {c.get("id"): c for c in old.cells}
+    cells = []
+    for cell in nb.cells:
+        cell = nbformat.from_dict(json.loads(json.dumps(cell)))
+        entry = by_key.get(key(cell.source)) if needs_translation(cell) else None
+        if entry and entry.get("zh"):
+            cell.source = entry["zh"]
+        _keep_outputs(cell, previous.get(cell.get("id")))
+        cells.append(cell)
+    first_code = next((i for i, c in enumerate(cells) if c.cell_type == "code"), len(cells))
+    language = nbformat.v4.new_code_cell(LANGUAGE_CELL, id=LANGUAGE_CELL_ID)
+    _keep_outputs(language, previous.get(LANGUAGE_CELL_ID))
+    cells.insert(first_code, language)
+    nb.cells = cells
+    nb.metadata["language_info"] = nb.metadata.get("language_info", {})
+    nb.metadata["aigc_edition"] = {"language": "zh-CN", "source": f"../{lesson.name}"}
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out_path)
+    return out_path
+
+
+def _keep_outputs(cell, old) -> None:
+    if cell.cell_type != "code":
+        return
+    if old is not None and old.source == cell.source:
+        cell.outputs, cell.execution_count = old.outputs, old.execution_count
+    else:
+        cell.outputs, cell.execution_count = [], None
+
+
+def expected_sources(lesson: Path) -> list[str]:
+    """The Chinese notebook's cell sources as a build would write them (for the sync test)."""
+    nb = nbformat.read(lesson, as_version=4)
+    by_key = {e["key"]: e for e in load_translations(lesson)}
+    sources = []
+    for cell in nb.cells:
+        entry = by_key.get(key(cell.source)) if needs_translation(cell) else None
+        sources.append(entry["zh"] if entry and entry.get("zh") else cell.source)
+    first_code = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
+    sources.insert(first_code, LANGUAGE_CELL)
+    return sources
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def status(lesson: Path) -> dict:
+    nb = nbformat.read(lesson, as_version=4)
+    by_key = {e["key"]: e for e in load_translations(lesson)}
+    wanted = [c for c in nb.cells if needs_translation(c)]
+    done = [by_key[key(c.source)] for c in wanted if by_key.get(key(c.source), {}).get("zh")]
+    zh_path = ZH_NOTEBOOKS / lesson.name
+    chars = 0
+    if zh_path.exists():
+        chars = sum(len(CJK.findall(c.source)) for c in nbformat.read(zh_path, as_version=4).cells)
+    return {"lesson": lesson.name, "cells": len(wanted), "translated": len(done),
+            "share": len(done) / max(len(wanted), 1), "chinese_characters": chars}
+
+
+def _select(args: list[str]) -> list[Path]:
+    chosen = lessons()
+    return [p for p in chosen if any(p.name.startswith(a) for a in args)] if args else chosen
+
+
+def main(argv: list[str]) -> int:
+    command, args = (argv[0], argv[1:]) if argv else ("check", [])
+    if command == "check":
+        problems = [p for lesson in _select(args) for p in check_lesson(lesson)]
+        print("\n".join(problems) or "every cell of every selected lesson has a faithful, current translation")
+        return 1 if problems else 0
+    if command == "update":
+        for lesson in _select(args):
+            print(f"{lesson.name}: {update(lesson)} entries to translate")
+        return 0
+    if command == "build":
+        for lesson in _select(args):
+            print(f"wrote {build(lesson).relative_to(ROOT)}")
+        return 0
+    if command == "status":
+        for lesson in _select(args):
+            s = status(lesson)
+            print(f"{s['lesson']:<28} {s['translated']:>3}/{s['cells']:<3} cells ({s['share']:.0%}), "
+                  f"{s['chinese_characters']:,} Chinese characters")
+        return 0
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
