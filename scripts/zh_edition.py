@@ -47,7 +47,7 @@ LANGUAGE_CELL = (
 )
 # Comments that are instructions to tools, not prose: they stay English in both editions.
 DIRECTIVE = re.compile(r"#\s*(NBVAL_\w+|##\s*(BEGIN|END) (SOLUTION|HIDDEN TESTS|HINT)|noqa|type:|pragma|fmt:)")
-PROSE = re.compile(r"[A-Za-z]{2,}[^A-Za-z\n]{1,3}[A-Za-z]{2,}")  # two words: a sentence, not an identifier
+STRING_BODY = re.compile(r"""^[rbfuRBFU]*('{3}|"{3}|'|")(.*)\1$""", re.S)
 MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+?\$", re.S)
 NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
 LINK = re.compile(r"\]\(([^)\s]+)")
@@ -72,7 +72,17 @@ def _tokens(source: str) -> list[tokenize.TokenInfo] | None:
 
 
 def _is_prose_string(token: tokenize.TokenInfo) -> bool:
-    return token.type == tokenize.STRING and bool(PROSE.search(token.string))
+    """A string a learner reads: words separated by spaces, or one capitalised word ("Samples").
+
+    Identifiers and data ("vae_conv16", "train") are not prose; f-string fields are ignored.
+    """
+    if token.type != tokenize.STRING:
+        return False
+    match = STRING_BODY.match(token.string)
+    body = re.sub(r"\{[^{}'\"]*\}", " ", match.group(2) if match else token.string).strip()
+    if not re.search(r"[A-Za-z]{2,}", body):
+        return False
+    return bool(re.search(r"\S\s+\S", body) or re.fullmatch(r"[A-Z][a-z]{2,}[:.]?", body))
 
 
 def _is_prose_comment(token: tokenize.TokenInfo) -> bool:
@@ -91,24 +101,43 @@ def needs_translation(cell) -> bool:
     return any(_is_prose_comment(t) or _is_prose_string(t) for t in tokens)
 
 
-def code_skeleton(source: str) -> list[str]:
-    """The code with comments removed and prose strings blanked: what both editions must share."""
+def code_skeleton(source: str) -> list[tuple[str, str]]:
+    """The code as (kind, text) tokens without comments: what both editions must share.
+
+    Prose strings are kept as ("prose", text); the comparison lets their text differ.
+    """
     tokens = _tokens(source)
     if tokens is None:
-        return [re.sub(r"#.*", "", line).rstrip() for line in source.splitlines()]
+        return [("line", re.sub(r"#.*", "", line).rstrip()) for line in source.splitlines()]
     out = []
     for t in tokens:
-        if t.type in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
-                      tokenize.ENDMARKER):
-            if t.type == tokenize.COMMENT and DIRECTIVE.match(t.string):
-                out.append(t.string)
-            continue
-        out.append("<prose>" if _is_prose_string(t) else t.string)
+        if t.type == tokenize.COMMENT:
+            if DIRECTIVE.match(t.string):
+                out.append(("directive", t.string))
+        elif t.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER):
+            out.append(("prose" if _is_prose_string(t) else "code", t.string))
     return out
 
 
-def _prose_strings(source: str) -> list[str]:
-    return [t.string for t in (_tokens(source) or []) if _is_prose_string(t)]
+def same_code(english: str, chinese: str) -> bool:
+    """Whether the translation changed nothing but comments and the text of the English cell's prose strings."""
+    en, zh = code_skeleton(english), code_skeleton(chinese)
+    if len(en) != len(zh):
+        return False
+    for (kind, text), (_, text_zh) in zip(en, zh):
+        if kind == "prose":
+            if not STRING_BODY.match(text_zh) or text_zh[:1].lower() != text[:1].lower():
+                return False  # still a string, with the same prefix (an f-string stays an f-string)
+            if _fields_and_numbers(text) != _fields_and_numbers(text_zh):
+                return False  # the same {fields} and numbers: a translation must not change what is shown
+        elif text != text_zh:
+            return False
+    return True
+
+
+def _fields_and_numbers(string: str) -> tuple[Counter, Counter]:
+    fields = re.findall(r"\{[^{}]*\}", string)
+    return Counter(fields), Counter(NUMBER.findall(re.sub(r"\{[^{}]*\}", " ", string)))
 
 
 def load_terms() -> dict[str, str]:
@@ -140,11 +169,8 @@ def faithfulness(english: str, chinese: str, kind: str, terms: dict[str, str], w
     """What differs between an English cell and its translation that must not."""
     problems = []
     if kind == "code":
-        if code_skeleton(english) != code_skeleton(chinese):
+        if not same_code(english, chinese):
             problems.append("the code differs (only comments and sentences in strings may be translated)")
-        for s in _prose_strings(chinese):
-            if re.search(r"\{[^}]*\}", s) and s[:1] in "fF" and not re.search(r"[A-Za-z]{2}", s):
-                continue
         return problems
     math_en, math_zh = Counter(MATH.findall(english)), Counter(MATH.findall(chinese))
     if math_en != math_zh:

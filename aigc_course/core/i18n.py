@@ -43,8 +43,7 @@ def set_language(lang: str) -> str:
     """Switch the package's messages (and figure fonts) to ``"en"`` or ``"zh"``; return the language."""
     global _language
     _language = _check(lang)
-    if _language == "zh":
-        use_cjk_font()
+    use_cjk_font()
     return _language
 
 
@@ -69,25 +68,44 @@ def tr(english: str, /, **fields) -> str:
     return text.format(**fields) if fields else text
 
 
-def use_cjk_font() -> str | None:
-    """Make matplotlib draw Chinese glyphs; return the font family used, or None if none is installed.
+def cjk_font_file() -> Path | None:
+    """The Noto Sans CJK font (SIL OFL 1.1) that the PyPI package ``noto-cjk-sans-otc`` installs, if present."""
+    try:
+        import noto_cjk_sans_otc
+    except ImportError:
+        return None
+    path = Path(str(noto_cjk_sans_otc.FONT_PATH))
+    return path if path.is_file() else None
 
-    Filled in by the font set-up (see README: a CJK font installed from a package registry).
+
+def use_cjk_font(first: bool | None = None) -> str | None:
+    """Let matplotlib draw Chinese glyphs; return the CJK family used, or None when no CJK font is found.
+
+    In English the CJK font is a *fallback* after matplotlib's default family:
+    Latin letters, digits and maths keep their usual look (English figures do
+    not change) and only glyphs that font lacks, such as 汉字, come from Noto
+    Sans CJK SC. In Chinese (``first=True``, the default when the language is
+    ``"zh"``) the CJK font comes first, because text that mixes 汉字 with
+    ``$maths$`` is drawn by mathtext with the first family only.
     """
     try:
         from matplotlib import font_manager, rcParams
     except ImportError:  # matplotlib is optional for the core layer
         return None
-    for family in CJK_FAMILIES:
-        try:
-            font_manager.findfont(family, fallback_to_default=False)
-        except ValueError:
-            continue
-        rcParams["font.sans-serif"] = [family, *[f for f in rcParams["font.sans-serif"] if f != family]]
-        rcParams["font.family"] = "sans-serif"
-        rcParams["axes.unicode_minus"] = False
-        return family
-    return None
+    path = cjk_font_file()
+    if path is not None and path.name not in {Path(f.fname).name for f in font_manager.fontManager.ttflist}:
+        font_manager.fontManager.addfont(str(path))
+    available = {f.name for f in font_manager.fontManager.ttflist}
+    family = next((f for f in CJK_FAMILIES if f in available), None)
+    if family is None:
+        return None
+    first = language() == "zh" if first is None else first
+    base = [f for f in rcParams["font.family"] if f != family]
+    if not base or base == ["sans-serif"]:
+        base = [rcParams["font.sans-serif"][0]]  # DejaVu Sans: a fallback list needs concrete family names
+    rcParams["font.family"] = [family, *base] if first else [*base, family]
+    return family
 
 
-CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "WenQuanYi Micro Hei", "Source Han Sans SC")
+# Noto Sans CJK SC first: the Simplified-Chinese glyph forms of the collection.
+CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei")

@@ -1,0 +1,260 @@
+"""The Chinese edition: generated from the English lessons plus translation files, never drifting.
+
+The checker's rules are tested on small hand-made cells (so each rule is seen
+to bite), then the real lessons are held to them: every prose cell translated,
+no translation stale, the committed Chinese notebooks exactly what a build
+writes, and Chinese figure text drawn with real glyphs.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+from pathlib import Path
+
+import matplotlib
+import nbformat
+import pytest
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from aigc_course.core import i18n  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("zh_edition", ROOT / "scripts" / "zh_edition.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+zh = _load_script()
+TERMS = {"KL divergence": "KL 散度", "encoder": "编码器"}
+
+
+def _code(source):
+    return nbformat.v4.new_code_cell(source)
+
+
+def _md(source):
+    return nbformat.v4.new_markdown_cell(source)
+
+
+# --- which cells need a translation ---------------------------------------------------------------
+
+@pytest.mark.parametrize("cell, expected", [
+    (_md("# Title"), True),
+    (_code("x = load('vae_conv16')\nprint(x)"), False),                    # identifiers and data strings only
+    (_code("x = 1  # the first digit"), True),                              # a comment
+    (_code('plt.title("The first 32 training digits")'), True),             # a sentence in a string
+    (_code("### BEGIN SOLUTION\nreturn 1\n### END SOLUTION"), False),       # directives are not prose
+    (_code("# NBVAL_CHECK_OUTPUT\nprint(1)"), False),
+    (_code("%matplotlib inline\nx = 2"), False),                            # IPython syntax is tolerated
+])
+def test_needs_translation(cell, expected):
+    assert zh.needs_translation(cell) is expected
+
+
+# --- faithfulness: what a translation may and may not change ------------------------------------
+
+def test_code_translation_may_change_comments_and_sentences_only():
+    en = 'x = model(3)  # three samples\nax.set_title("Samples after training")'
+    good = 'x = model(3)  # 三个样本\nax.set_title("训练后的样本")'
+    assert zh.faithfulness(en, good, "code", TERMS) == []
+    for bad in ('x = model(4)  # 三个样本\nax.set_title("训练后的样本")',          # a number changed
+                'y = model(3)  # 三个样本\nax.set_title("训练后的样本")',          # an identifier changed
+                'x = model(3)  # 三个样本\nax.set_xlabel("训练后的样本")',        # a call changed
+                'x = model(3)  # 三个样本\nax.set_title(f"训练后的样本")'):      # a string became an f-string
+        assert zh.faithfulness(en, bad, "code", TERMS), bad
+
+
+def test_fields_and_numbers_in_translated_strings_stay():
+    en = 'print(f"{name}: from a 1 (t = 0) to a 7 (t = {t:.1f})")'
+    assert zh.faithfulness(en, 'print(f"{name}：从 1（t = 0）变到 7（t = {t:.1f}）")', "code", TERMS) == []
+    for bad in ('print(f"{model}：从 1（t = 0）变到 7（t = {t:.1f}）")',               # another field
+                'print(f"{name}：从 1（t = 0）变到 8（t = {t:.1f}）")'):               # another number
+        assert zh.faithfulness(en, bad, "code", TERMS), bad
+
+
+def test_a_directive_comment_must_stay_english():
+    en = "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION"
+    bad = "def f():\n    ### 开始 答案\n    return 1\n    ### END SOLUTION"
+    assert zh.faithfulness(en, bad, "code", TERMS)
+    assert zh.faithfulness(en, en, "code", TERMS) == []
+
+
+@pytest.mark.parametrize("chinese, problem", [
+    ("用 8,000 个数字训练 $p(x)$，见[论文](https://arxiv.org/abs/1312.6114)。", None),
+    ("用 8000 个数字训练 $p(x)$，见[论文](https://arxiv.org/abs/1312.6114)。", "numbers"),
+    ("用 8,000 个数字训练 $p(z)$，见[论文](https://arxiv.org/abs/1312.6114)。", "maths"),
+    ("用 8,000 个数字训练 $p(x)$，见[论文](https://example.org)。", "links"),
+])
+def test_markdown_keeps_maths_numbers_and_links(chinese, problem):
+    english = "Train $p(x)$ on 8,000 digits, see [the paper](https://arxiv.org/abs/1312.6114)."
+    found = zh.faithfulness(english, chinese, "markdown", TERMS)
+    assert (found == []) if problem is None else any(problem in p for p in found), found
+
+
+def test_terms_are_rendered_one_way_unless_waived():
+    english = "The KL divergence pulls each encoder's output towards the prior."
+    assert zh.faithfulness(english, "KL 散度把编码器的输出拉向先验。", "markdown", TERMS) == []
+    found = zh.faithfulness(english, "KL 距离把编码器的输出拉向先验。", "markdown", TERMS)
+    assert any("KL divergence" in p for p in found)
+    assert zh.faithfulness(english, "KL 距离把编码器的输出拉向先验。", "markdown", TERMS,
+                           waived=["KL divergence"]) == []
+    # "autoencoder" contains "encoder" but is another term: no demand for 编码器 on its own
+    assert zh.faithfulness("An autoencoder.", "一个自编码器。", "markdown", TERMS) == []
+
+
+# --- missing and stale translations are named -------------------------------------------------------
+
+@pytest.fixture
+def tiny_course(tmp_path, monkeypatch):
+    """A one-lesson course in tmp_path, with the checker's paths pointed at it."""
+    notebooks, translations = tmp_path / "notebooks", tmp_path / "translations" / "zh-CN"
+    notebooks.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [_md("# Sampling"), _code("x = 1  # one sample"), _code("y = 2")]
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i}"
+    path = notebooks / "01_demo.ipynb"
+    nbformat.write(nb, path)
+    monkeypatch.setattr(zh, "ROOT", tmp_path)
+    monkeypatch.setattr(zh, "NOTEBOOKS", notebooks)
+    monkeypatch.setattr(zh, "ZH_NOTEBOOKS", notebooks / "zh")
+    monkeypatch.setattr(zh, "TRANSLATIONS", translations)
+    return path
+
+
+def test_missing_then_translated_then_stale(tiny_course):
+    problems = zh.check_lesson(tiny_course, terms={})
+    assert len(problems) == 2 and all(p.startswith("missing:") for p in problems)
+    assert "cell 0" in problems[0] and "cell-0" in problems[0]
+
+    assert zh.update(tiny_course) == 2
+    entries = zh.load_translations(tiny_course)
+    entries[0]["zh"], entries[1]["zh"] = "# 采样", "x = 1  # 一个样本"
+    zh.save_translations(tiny_course, entries)
+    assert zh.check_lesson(tiny_course, terms={}) == []
+
+    nb = nbformat.read(tiny_course, as_version=4)
+    nb.cells[0].source = "# Sampling from the model"  # someone edits the English
+    nbformat.write(nb, tiny_course)
+    problems = zh.check_lesson(tiny_course, terms={})
+    assert len(problems) == 1 and problems[0].startswith("stale:") and "cell-0" in problems[0]
+    zh.update(tiny_course)
+    entry = zh.load_translations(tiny_course)[0]
+    assert entry["zh"] is None and entry["zh_before_change"] == "# 采样"  # the old text helps the translator
+
+
+def test_build_inserts_the_language_cell_and_translates(tiny_course):
+    zh.update(tiny_course)
+    entries = zh.load_translations(tiny_course)
+    entries[0]["zh"], entries[1]["zh"] = "# 采样", "x = 1  # 一个样本"
+    zh.save_translations(tiny_course, entries)
+    built = nbformat.read(zh.build(tiny_course), as_version=4)
+    assert [c.source for c in built.cells] == ["# 采样", zh.LANGUAGE_CELL, "x = 1  # 一个样本", "y = 2"]
+    assert [c.source for c in built.cells] == zh.expected_sources(tiny_course)
+
+
+# --- the real lessons ----------------------------------------------------------------------------------
+
+LESSONS = zh.lessons()
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
+def test_every_prose_cell_has_a_faithful_current_translation(lesson):
+    problems = zh.check_lesson(lesson)
+    assert not problems, "\n".join(problems[:20]) + (f"\n... and {len(problems) - 20} more" if len(problems) > 20 else "")
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
+def test_committed_chinese_notebook_is_what_the_build_writes(lesson):
+    built = zh.ZH_NOTEBOOKS / lesson.name
+    assert built.exists(), f"{built.relative_to(ROOT)} is missing: run `make zh`"
+    sources = [c.source for c in nbformat.read(built, as_version=4).cells]
+    assert sources == zh.expected_sources(lesson), (
+        f"{built.relative_to(ROOT)} is out of date with {lesson.name} and its translations: run `make zh`")
+
+
+def test_no_translation_file_without_a_lesson():
+    names = {p.stem for p in LESSONS}
+    orphans = [p.name for p in zh.TRANSLATIONS.glob("*.json") if p.stem not in names]
+    assert not orphans
+
+
+def test_term_list_has_one_rendering_per_term():
+    terms = json.loads(zh.TERMS.read_text(encoding="utf-8"))
+    lowered = [t.lower() for t in terms]
+    assert len(lowered) == len(set(lowered))
+    assert all(isinstance(v, str) and zh.CJK.search(v) or v.isascii() for v in terms.values())
+
+
+# --- Chinese in figures: real glyphs, not empty boxes -----------------------------------------------
+
+def _draw(text: str) -> list[str]:
+    """Draw ``text`` as a title and return matplotlib's missing-glyph complaints."""
+    records = []
+
+    class Catch(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    handler = Catch()
+    logger = logging.getLogger("matplotlib")
+    logger.addHandler(handler)
+    try:
+        import warnings
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fig, ax = plt.subplots(figsize=(3, 2))
+            ax.set_title(text)
+            ax.set_xlabel("步数")
+            fig.canvas.draw()
+            plt.close(fig)
+        records += [str(w.message) for w in caught]
+    finally:
+        logger.removeHandler(handler)
+    return [r for r in records if "glyph" in r.lower()]
+
+
+@pytest.fixture
+def chinese():
+    saved = dict(plt.rcParams)
+    i18n.set_language("zh")
+    yield
+    i18n.set_language("en")
+    plt.rcParams.update(saved)
+
+
+def test_chinese_figure_text_has_glyphs(chinese):
+    assert i18n.cjk_font_file() is not None, "the CJK font package noto-cjk-sans-otc is not installed: run `make setup`"
+    assert _draw("重建与采样：变分自编码器") == []
+    assert _draw(r"KL 散度 $\beta$ 的作用") == []  # 汉字 mixed with maths (mathtext)
+
+
+def test_the_glyph_check_bites_without_the_font(chinese):
+    plt.rcParams["font.family"] = ["DejaVu Sans"]
+    assert _draw("重建与采样") != []
+
+
+def test_english_figures_keep_their_font():
+    i18n.use_cjk_font(first=False)
+    assert plt.rcParams["font.family"][0] == "DejaVu Sans"
+
+
+def test_unknown_language_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown language 'fr'"):
+        i18n.set_language("fr")
+    assert i18n.language() == "en"
+
+
+def test_tr_falls_back_to_english_and_fills_fields(monkeypatch):
+    monkeypatch.setattr(i18n, "messages_zh", lambda: {"Step {n}": "第 {n} 步"})
+    assert i18n.tr("Step {n}", n=3) == "Step 3"
+    monkeypatch.setattr(i18n, "_language", "zh")
+    assert i18n.tr("Step {n}", n=3) == "第 3 步"
+    assert i18n.tr("Not in the table") == "Not in the table"
