@@ -51,6 +51,7 @@ PROSE = re.compile(r"[A-Za-z]{2,}[^A-Za-z\n]{1,3}[A-Za-z]{2,}")  # two words: a 
 MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+?\$", re.S)
 NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
 LINK = re.compile(r"\]\(([^)\s]+)")
+CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def lessons() -> list[Path]:
@@ -103,7 +104,9 @@ def code_skeleton(source: str) -> list[str]:
             if t.type == tokenize.COMMENT and DIRECTIVE.match(t.string):
                 out.append(t.string)
             continue
-        out.append("<prose>" if _is_prose_string(t) else t.string)
+        # a sentence translated into Chinese has no two Latin words left, yet it is still prose
+        prose = _is_prose_string(t) or (t.type == tokenize.STRING and bool(CJK.search(t.string)))
+        out.append("<prose>" if prose else t.string)
     return out
 
 
@@ -275,9 +278,6 @@ def expected_sources(lesson: Path) -> list[str]:
     first_code = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
     sources.insert(first_code, LANGUAGE_CELL)
     return sources
-
-
-CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def status(lesson: Path) -> dict:
