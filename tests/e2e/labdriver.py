@@ -86,8 +86,9 @@ class JupyterLab:
     Jupyter's config/data/runtime folders and the server log (``workdir/jupyter.log``).
     """
 
-    def __init__(self, notebooks: Path, workdir: Path, log_path: Path | None = None):
+    def __init__(self, notebooks: Path, workdir: Path, log_path: Path | None = None, locale: str | None = None):
         self.source, self.workdir = Path(notebooks), Path(workdir)
+        self.locale = locale  # e.g. "zh_CN": the interface language (its language pack must be installed)
         self.root = self.workdir / "notebooks"
         self.log_path = Path(log_path) if log_path else self.workdir / "jupyter.log"
         self.token = secrets.token_hex(16)
@@ -119,6 +120,10 @@ class JupyterLab:
         notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
         notification.parent.mkdir(parents=True, exist_ok=True)
         notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        if self.locale:  # what `make lab-zh` writes
+            language = settings / "@jupyterlab" / "translation-extension" / "plugin.jupyterlab-settings"
+            language.parent.mkdir(parents=True, exist_ok=True)
+            language.write_text(json.dumps({"locale": self.locale}))
         self.settings_dir = settings
         return env
 
@@ -188,15 +193,41 @@ class JupyterLab:
         self.stop()
 
 
+def fontconfig_file(folder: Path) -> Path | None:
+    """A fontconfig file that adds the course's CJK font (PyPI noto-cjk-sans-otc) to the system fonts.
+
+    Without it a machine with no CJK font draws 汉字 as empty boxes; with it Chromium finds
+    Noto Sans CJK SC the way matplotlib does, with no root and no system package.
+    """
+    try:
+        from aigc_course.core.i18n import cjk_font_file
+    except ImportError:
+        return None
+    font = cjk_font_file()
+    if font is None:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    conf = folder / "fonts.conf"
+    conf.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>\n'
+        '  <include ignore_missing="yes">/etc/fonts/fonts.conf</include>\n'
+        f"  <dir>{font.parent}</dir>\n  <cachedir>{folder / 'fontconfig-cache'}</cachedir>\n</fontconfig>\n")
+    return conf
+
+
 @contextlib.contextmanager
 def chromium_page(user_data_dir: Path, width: int = 1400, height: int = 1000, scale: float = 1):
     """A page in headless system Chromium with a fresh profile in ``user_data_dir``; yields (page, console)."""
     from playwright.sync_api import sync_playwright
 
+    env = dict(os.environ)
+    fonts = fontconfig_file(Path(user_data_dir))
+    if fonts:
+        env["FONTCONFIG_FILE"] = str(fonts)
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(user_data_dir), executable_path=chromium_path(), args=CHROMIUM_FLAGS, headless=True,
-            viewport={"width": width, "height": height}, device_scale_factor=scale)
+            viewport={"width": width, "height": height}, device_scale_factor=scale, env=env)
         try:
             page = context.pages[0] if context.pages else context.new_page()
             console = Console(page)
