@@ -223,8 +223,9 @@ NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 def cmd_student(args) -> int:
     from aigc_course.teaching.student import build_student, hints_giving_answers, read_notebook
 
-    names = args.notebooks or sorted(p.name for p in NOTEBOOK_DIR.glob("[0-9]*.ipynb"))
-    paths = [Path(n) if Path(n).exists() else NOTEBOOK_DIR / (n if n.endswith(".ipynb") else f"{n}.ipynb")
+    folder = NOTEBOOK_DIR / "zh" if args.lang == "zh" else NOTEBOOK_DIR
+    names = args.notebooks or sorted(p.name for p in folder.glob("[0-9]*.ipynb"))
+    paths = [Path(n) if Path(n).exists() else folder / (n if n.endswith(".ipynb") else f"{n}.ipynb")
              for n in names]
     for path in build_student(paths, Path(args.out)):
         print(f"wrote {path}")
@@ -323,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("student", help="write learner versions (solutions removed) of the lesson notebooks")
     st.add_argument("notebooks", nargs="*", help="names or paths (default: every numbered lesson)")
     st.add_argument("--out", default="student", help="output folder (default: student/)")
+    st.add_argument("--lang", choices=("en", "zh"), default="en",
+                    help="edition: en (notebooks/) or zh, the Chinese edition (notebooks/zh/)")
     st.set_defaults(run=cmd_student)
     g = sub.add_parser("grade", help="grade a folder of submitted notebooks into a score table")
     g.add_argument("submissions", help="folder with LEARNER/NN_name.ipynb (or NN_name.ipynb files)")
