@@ -97,6 +97,7 @@ def _worker(rank: int, port: int, out: str) -> None:
         return {"first": first.item(), "second": second.item()}
 
     model = _net()
+    torch.manual_seed(2**63)  # a seed NumPy cannot take: fit's per-rank reseed must still work
     data = _data()
     batches = [data[i:i + B] for i in range(0, N, B)]  # in order: batch i goes to rank i % 2
     sgd = {"first": lambda m: torch.optim.SGD(m[0].parameters(), lr=0.05),

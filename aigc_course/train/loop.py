@@ -277,7 +277,8 @@ def fit(model: nn.Module, step: Callable, data=None, *, steps: int | None = None
         bound = trainee if parallel else (lambda batch: step(model, batch))
         train_step = _loss_step(bound, state, bf16, grad_clip)
     if parallel and distributed.rank() > 0:
-        seed_everything(distributed.rank_seed(torch.initial_seed()))  # this rank's own noise, dropout, batches
+        # this rank's own noise, dropout, batches (NumPy takes seeds below 2**32; torch's unseeded one is larger)
+        seed_everything(distributed.rank_seed(torch.initial_seed()) % 2**32)
     sampler = getattr(data, "sampler", None)
     bar = tqdm(total=total, desc=desc, unit="step", disable=not (progress and main))
     state.notify("on_fit_start")
