@@ -50,11 +50,11 @@ screenshots: setup         ## regenerate docs/img/*.png of the live explorers (n
 test-fast: setup           ## unit tests only (no notebooks, no browser)
 	$(BIN)/python -m pytest tests -m "not e2e"
 
-notebooks: zh              ## re-execute every lesson notebook, both editions, in place (commits them with outputs)
-	for nb in notebooks/[0-9]*.ipynb notebooks/zh/[0-9]*.ipynb; do \
+notebooks: zh              ## re-execute every lesson and appendix (A*) notebook, both editions, in place (commits them with outputs)
+	for nb in notebooks/[0-9A]*.ipynb notebooks/zh/[0-9A]*.ipynb; do \
 	  /usr/bin/time -v $(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" 2>&1 | \
 	    grep -E "Elapsed|Maximum resident" | sed "s|^|$$nb: |"; done
-	$(BIN)/python scripts/tidy_notebooks.py notebooks/[0-9]*.ipynb notebooks/zh/[0-9]*.ipynb
+	$(BIN)/python scripts/tidy_notebooks.py notebooks/[0-9A]*.ipynb notebooks/zh/[0-9A]*.ipynb
 
 bench: setup               ## PyTorch-examples VAE vs ours, same wall-clock budget
 	$(BIN)/python benchmarks/vae_vs_pytorch_example.py

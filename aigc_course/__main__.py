@@ -14,6 +14,8 @@
     python -m aigc_course generate --prompt "春" --checkpoint tang_lora   gpt_char + the Tang-poem LoRA adapter
     python -m aigc_course student --out student/                 learner versions of the lessons
     python -m aigc_course grade submissions/ --out report         score table: report.csv, report.md
+    torchrun --standalone --nproc_per_node=2 -m aigc_course train vae --preset vae_mlp2d --epochs 1
+                                                              the same training, data-parallel over 2 processes
 
 Each command parses its flags, then hands over: ``train`` dispatches through the
 recipe registry (:data:`aigc_course.recipes.FAMILIES`: presets, train function,
@@ -68,7 +70,21 @@ OVERRIDES = ("epochs", "seed", "steps", "beta", "iters")  # train flags that cha
 
 
 def cmd_train(args) -> int:
-    """Preset -> command-line overrides -> train -> (under data/) register: the same steps for every family."""
+    """Preset -> command-line overrides -> train -> (under data/) register: the same steps for every family.
+
+    Under ``torchrun`` every process runs this; :func:`distributed.init` joins them
+    into one data-parallel run, and only rank 0 prints and registers files.
+    """
+    from aigc_course.train import distributed
+
+    distributed.init()  # a no-op in a plain process
+    try:
+        return _train(args, distributed)
+    finally:
+        distributed.cleanup()
+
+
+def _train(args, distributed) -> int:
     from aigc_course.recipes import FAMILIES
 
     env.set_threads(args.threads)
@@ -87,14 +103,20 @@ def cmd_train(args) -> int:
             raise ValueError(f"--{name} does not apply to the {args.family} preset {preset} (it takes {flags})")
         setattr(recipe, name, value)
     options = {name: getattr(args, name) for name in trainer.options}
+    main = distributed.is_main()  # other ranks train, then stay silent
     if not trainer.saves:
         if args.out:
             raise ValueError(f"preset {preset}: {trainer.not_saved}")
-        print(trainer.report(preset, recipe, trainer.train(recipe, **options)))
+        result = trainer.train(recipe, **options)
+        if main:
+            print(trainer.report(preset, recipe, result))
         return 0
-    command = "python -m aigc_course " + shlex.join(args.argv)
+    command = distributed.launch_command() + " " + shlex.join(args.argv)
     out = Path(args.out) if args.out else None
-    print(trainer.report(preset, recipe, trainer.train(recipe, out=out, command=command, **options)))
+    result = trainer.train(recipe, out=out if main else None, command=command, **options)
+    if not main:
+        return 0
+    print(trainer.report(preset, recipe, result))
     if out is not None:
         files = trainer.files(out)
         _register_if_shipped(files, f"trained by this course (preset {preset}) on {trainer.data(recipe)}", command)

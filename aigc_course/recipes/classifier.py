@@ -11,7 +11,7 @@ from aigc_course import metrics
 from aigc_course.data.digits import digit_loaders, load_digits
 from aigc_course.core.env import pick_device, seed_everything
 from aigc_course.models.classifier import ClassifierConfig, DigitClassifier
-from aigc_course.train import EvalEvery, History, adam, fit
+from aigc_course.train import EvalEvery, History, adam, distributed, fit
 from aigc_course.recipes.common import _save_trained
 
 
@@ -53,6 +53,8 @@ def train_classifier(recipe: ClassifierRecipe, *, out: str | Path | None = None,
     history = fit(model, classifier_step_loss, train_loader, epochs=recipe.epochs, optimizer=adam(recipe.lr),
                   callbacks=[every_epoch], device=pick_device(), progress=progress)
     seconds = time.perf_counter() - started
+    if not distributed.is_main():  # under torchrun: rank 0 evaluates and saves
+        return model, history, {}
     model = model.cpu().eval()
     results = {"test_accuracy": round(metrics.accuracy(model, test), 4),
                "fid_floor_test_halves": round(metrics.fid(model, test.x[0::2], test.x[1::2]), 3),

@@ -13,7 +13,7 @@ from aigc_course.core.env import pick_device, seed_everything
 from aigc_course.models.classifier import DigitClassifier
 from aigc_course.models.diffusion import NUM_CLASSES, UNet, UNetConfig, diffusion_loss, sample
 from aigc_course.models.pixels import to_model_range
-from aigc_course.train import EMA, History, WarmupCosine, adam, fit
+from aigc_course.train import EMA, History, WarmupCosine, adam, distributed, fit
 from aigc_course.recipes.common import _save_trained
 
 # --- Lesson 04: diffusion -------------------------------------------------------------------------
@@ -91,6 +91,8 @@ def train_diffusion(recipe: DiffusionRecipe, *, out: str | Path | None = None, c
                   schedule=WarmupCosine(warmup=0, floor=0.05) if recipe.cosine_decay else None, callbacks=[ema],
                   device=device, max_seconds=max_seconds, progress=progress)
     train_seconds = time.perf_counter() - started
+    if not distributed.is_main():  # under torchrun: rank 0 keeps the EMA, evaluates and saves
+        return model, history, {}
     model = ema.model.cpu().eval()
     epoch_losses = [round(v, 4) for v in history.epoch_means()]
     results = {"final_epoch_loss": epoch_losses[-1], "train_seconds": round(train_seconds, 1),

@@ -16,7 +16,7 @@ from aigc_course.models.gan import (DCGAN, DCGANConfig, ToyGAN, ToyGANConfig, cr
                                     generator_loss_wasserstein, gradient_penalty, mode_coverage, r1_penalty,
                                     ring_centres, sample_ring)
 from aigc_course.recipes.common import _save_trained
-from aigc_course.train import History, Snapshot, fit, update
+from aigc_course.train import History, Snapshot, distributed, fit, update
 from aigc_course.train import autocast as bf16_autocast
 
 TOY_LOSSES = ("vanilla", "saturating", "r1", "wgan-gp")
@@ -160,6 +160,8 @@ def _train_toy_gan(recipe: ToyRecipe, snapshot_every: int, n_samples: int, grid:
     gen = seed_everything(recipe.seed)
     model = ToyGAN(recipe.model)
     z_fixed = torch.randn(n_samples, model.latent_dim, generator=gen)
+    if distributed.rank() > 0:  # under torchrun: each rank draws its own batches (rank 0 as a single process)
+        gen = torch.Generator().manual_seed(distributed.rank_seed(recipe.seed))
     axis = torch.linspace(-span, span, grid)
     gy, gx = torch.meshgrid(axis.flip(0), axis, indexing="ij")  # row 0 at the top (y = +span)
     grid_xy = torch.stack([gx, gy], dim=-1).view(-1, 2)
@@ -273,7 +275,8 @@ def train_gan(recipe: GANRecipe, *, out: str | Path | None = None, command: str 
     from fixed noise are saved beside the checkpoint (NAME_epochs.png).
     ``callbacks`` are passed to ``fit`` (e.g. a live plot's ``on_epoch_end``).
     """
-    gen = seed_everything(recipe.seed)
+    seed_everything(recipe.seed)
+    gen = torch.Generator().manual_seed(distributed.rank_seed(recipe.seed))  # each rank its own noise
     device = pick_device()
     model = DCGAN(recipe.model).to(device)
     train_loader, _ = digit_loaders(recipe.batch_size, seed=recipe.seed)
@@ -286,6 +289,8 @@ def train_gan(recipe: GANRecipe, *, out: str | Path | None = None, command: str 
                   optimizer=players_adam(recipe.lr, recipe.betas), callbacks=[samples, *callbacks],
                   device=device, max_seconds=max_seconds, progress=progress, desc="GAN training")
     train_seconds = time.perf_counter() - started
+    if not distributed.is_main():  # under torchrun: rank 0 evaluates and saves
+        return model, history, {}
     model = model.cpu().eval()
     results = {"train_seconds": round(train_seconds, 1), "epochs_run": history.steps[-1]["epoch"]}
     if evaluate:

@@ -29,7 +29,7 @@ from aigc_course.core.env import hardware_summary, pick_device, seed_everything
 from aigc_course.models.gpt import GPT, GPTConfig
 from aigc_course.models.lora import LORA_ADAPTER, LoRAConfig, add_lora, lora_state_dict, trainable_parameters
 from aigc_course.data.tokenizers import ByteTokenizer, SubsetTokenizer
-from aigc_course.train import EvalEvery, History, WarmupCosine, autocast, fit
+from aigc_course.train import EvalEvery, History, WarmupCosine, autocast, distributed, fit
 
 POEM_BOUNDARY = "\n\n"
 
@@ -171,7 +171,7 @@ def fit_lm(model: GPT, train_data: torch.Tensor, val_data: dict[str, torch.Tenso
     """
     device = torch.device(device)
     block = model.config.block_size
-    generator = torch.Generator().manual_seed(recipe.seed)
+    generator = torch.Generator().manual_seed(distributed.rank_seed(recipe.seed))  # each rank its own windows
     every = EvalEvery(lambda m: {name: round(evaluate_lm(m, data, block, 16, recipe.eval_windows, recipe.bf16), 4)
                                  for name, data in val_data.items()}, every=recipe.eval_every, unit="step")
     return fit(model, lm_step_loss, lambda: random_batch(train_data, block, recipe.batch_size, generator, device),
@@ -209,6 +209,8 @@ def train_gpt(recipe: GPTRecipe, *, out: str | Path | None = None, command: str 
     train, val = _data(recipe, tokenizer)
     history = fit_lm(model, train, val, recipe, device=device, max_seconds=max_seconds, progress=progress)
     model = model.cpu().eval()
+    if not distributed.is_main():  # under torchrun: rank 0 evaluates and saves
+        return model, history, {}
     results = _metrics(history, _bytes_per_token(recipe, tokenizer, val))
     results |= held_out_metrics(model, tokenizer, recipe.corpora)
     if out is not None:
@@ -290,16 +292,20 @@ def finetune_gpt(recipe: GPTRecipe, *, base: GPT | None = None, out: str | Path 
     device = pick_device()
     train, val = _data(recipe)
     model.to(device)
-    before = {f"base_val_loss_{n}": round(evaluate_lm(model, v, model.config.block_size, 16,
-                                                      recipe.eval_windows, recipe.bf16), 4)
-              for n, v in val.items()}
-    before |= held_out_metrics(model, ByteTokenizer(), recipe.corpora, prefix="base_")
+    before = {}
+    if distributed.is_main():  # under torchrun: rank 0 evaluates
+        before = {f"base_val_loss_{n}": round(evaluate_lm(model, v, model.config.block_size, 16,
+                                                          recipe.eval_windows, recipe.bf16), 4)
+                  for n, v in val.items()}
+        before |= held_out_metrics(model, ByteTokenizer(), recipe.corpora, prefix="base_")
     if recipe.lora is not None:
         add_lora(model, recipe.lora)
     results = {"trainable_parameters": trainable_parameters(model),
                "total_parameters": sum(p.numel() for p in model.parameters()), **before}
     history = fit_lm(model, train, val, recipe, device=device, progress=progress)
     model = model.cpu().eval()
+    if not distributed.is_main():
+        return model, history, {}
     results |= _metrics(history)
     results |= held_out_metrics(model, ByteTokenizer(), recipe.corpora)
     if out is not None:

@@ -10,7 +10,7 @@ from aigc_course import metrics
 from aigc_course.data.digits import digit_loaders, load_digits
 from aigc_course.core.env import pick_device, seed_everything
 from aigc_course.models.vae import VAE, VAEConfig, elbo
-from aigc_course.train import EvalEvery, History, adam, fit
+from aigc_course.train import EvalEvery, History, adam, distributed, fit
 from aigc_course.recipes.common import _save_trained
 
 
@@ -63,6 +63,8 @@ def train_vae(recipe: VAERecipe, *, out: str | Path | None = None, command: str 
                   optimizer=adam(recipe.lr), callbacks=[every_5], device=device, max_seconds=max_seconds,
                   progress=progress)
     train_seconds = time.perf_counter() - started
+    if not distributed.is_main():  # under torchrun: rank 0 evaluates and saves
+        return model, history, {}
     results = {"test_neg_elbo": round(metrics.negative_elbo(model, test), 2),
                "train_seconds": round(train_seconds, 1), "epochs_run": history.evals[-1]["epoch"]}
     if iw_k:

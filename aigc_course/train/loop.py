@@ -23,6 +23,17 @@ Two kinds of step function:
   ``step(model, batch, optimizers) -> logs``; the step makes its own updates, one
   :func:`update` per player, in the order its algorithm prescribes.
 
+**Several processes** (``torchrun``, see ``distributed.py``): when a process group
+with more than one rank is initialised, ``fit`` trains data-parallel by itself.
+The loss step runs inside ``DistributedDataParallel`` (gradients averaged over
+the ranks during back-propagation); an update step's :func:`update` averages
+each player's gradients before it steps; a DataLoader is split between the ranks
+(``batch_size`` is per rank: N ranks train with batches N times as large); the
+logged numbers are averaged over the ranks; callbacks (evaluation, EMA,
+snapshots, anything that writes) and the progress bar run on rank 0 only, and a
+stop decided on any rank (``max_seconds``, a callback) stops every rank at the
+same step.
+
 Callbacks (``callbacks.py``) are plain objects with any of ``on_fit_start``,
 ``on_step``, ``on_eval``, ``on_epoch_end``, ``on_fit_end``; each receives the
 :class:`State`, a small dataclass (model, optimisers, step, epoch, seconds,
@@ -41,6 +52,9 @@ from typing import Any, Callable, Iterable, Mapping
 import torch
 from torch import nn
 from tqdm.auto import tqdm
+
+from aigc_course.core.env import seed_everything
+from aigc_course.train import distributed
 
 log = logging.getLogger(__name__)
 
@@ -117,11 +131,14 @@ def update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: floa
 
     zero the gradients of ``optimizer``'s parameters, back-propagate, clip their
     norm to ``grad_clip`` if given, step. A GAN step calls it once for D, once for G.
+    When a process group of more than one rank is up (torchrun), the gradients are
+    averaged over the ranks before clipping: every rank takes the same step.
     """
     params = [p for group in optimizer.param_groups for p in group["params"]]
     for p in params:
         p.grad = None
     loss.backward()
+    distributed.average_gradients(params)  # several processes: every rank steps with the mean gradient
     if grad_clip:
         torch.nn.utils.clip_grad_norm_(params, grad_clip)
     optimizer.step()
@@ -172,7 +189,11 @@ def _make_optimizers(model: nn.Module, optimizer, lr: float) -> dict[str, torch.
 
 
 def _loss_step(step: Callable, state: State, bf16: bool, grad_clip: float | None) -> Callable[[Any], dict]:
-    """batch -> logs for a loss step: one ``optimizer.step(closure)``, the closure as L-BFGS needs it."""
+    """batch -> logs for a loss step: one ``optimizer.step(closure)``, the closure as L-BFGS needs it.
+
+    ``step(batch)`` here takes the batch only: ``step(model, batch)`` bound to the
+    model, or the DDP-wrapped step that averages gradients in backward.
+    """
     params = [p for p in state.model.parameters() if p.requires_grad]
 
     def run(batch) -> dict[str, float]:
@@ -181,7 +202,7 @@ def _loss_step(step: Callable, state: State, bf16: bool, grad_clip: float | None
         def closure() -> torch.Tensor:  # L-BFGS may call it several times per step; Adam once
             state.optimizer.zero_grad(set_to_none=True)
             with autocast(state.device, bf16):
-                out = step(state.model, batch)
+                out = step(batch)
             loss, extra = out if isinstance(out, tuple) else (out, {})
             loss.backward()
             if grad_clip:
@@ -206,11 +227,22 @@ def _set_lr(state: State, schedule: Callable[[State], float] | None) -> float:
 _END = object()
 
 
+def _parallel(requested: bool | None, model: nn.Module) -> bool:
+    """Whether fit trains data-parallel: asked for, or (None) a process group of >1 ranks is up."""
+    if requested is None:
+        return distributed.world_size() > 1 and any(p.requires_grad for p in model.parameters())
+    if requested and not distributed.is_active():
+        raise ValueError("distributed_training=True needs a process group: launch with torchrun and call "
+                         "aigc_course.train.distributed.init() first")
+    return requested
+
+
 def fit(model: nn.Module, step: Callable, data=None, *, steps: int | None = None, epochs: int | None = None,
         lr: float = 1e-3, optimizer: OptimizerFactory | Mapping[str, OptimizerFactory] | None = None,
         schedule: Callable[[State], float] | None = None, callbacks: Iterable = (),
         max_seconds: float | None = None, device: torch.device | str = "cpu", bf16: bool = False,
-        grad_clip: float | None = None, progress: bool = True, desc: str = "training") -> History:
+        grad_clip: float | None = None, progress: bool = True, desc: str = "training",
+        distributed_training: bool | None = None) -> History:
     """Train ``model`` with ``step`` on ``data`` for ``steps`` steps or ``epochs`` epochs; return its History.
 
     ``data``: a DataLoader or any re-iterable of batches (one pass = one epoch), a
@@ -221,21 +253,40 @@ def fit(model: nn.Module, step: Callable, data=None, *, steps: int | None = None
     rate. ``max_seconds`` bounds training time (evaluations not counted), checked
     after every step. ``grad_clip`` clips the norm of the trainable parameters'
     gradients (loss steps). ``bf16`` runs loss steps under bfloat16 autocast.
+    ``distributed_training``: None trains data-parallel when a process group of
+    more than one rank is initialised (see the module docstring), False never,
+    True always (even with one rank; it needs a process group).
     """
+    parallel = _parallel(distributed_training, model)
+    if parallel:
+        data = distributed.shard(data)
     epoch_batches, total, epochs = _plan(data, steps, epochs)
     device = torch.device(device)
     model.to(device)
+    main = not parallel or distributed.is_main()
     state = State(model, _make_optimizers(model, optimizer, lr), History(), device, total, max_seconds,
-                  list(callbacks))
-    if isinstance(optimizer, Mapping):
+                  list(callbacks) if main else [])  # callbacks observe, evaluate and write: rank 0's job
+    trainee: nn.Module = model  # what is put in train mode: the model, or its DDP wrapper
+    update_step = isinstance(optimizer, Mapping)
+    if update_step:
+        if parallel:
+            distributed.broadcast_module(model)  # start from rank 0's weights, as DDP does
         train_step = lambda batch: dict(step(model, batch, state.optimizers))  # noqa: E731  (an update step)
     else:
-        train_step = _loss_step(step, state, bf16, grad_clip)
-    bar = tqdm(total=total, desc=desc, unit="step", disable=not progress)
+        trainee = distributed.wrap_step(model, step) if parallel else model
+        bound = trainee if parallel else (lambda batch: step(model, batch))
+        train_step = _loss_step(bound, state, bf16, grad_clip)
+    if parallel and distributed.rank() > 0:
+        # this rank's own noise, dropout, batches (NumPy takes seeds below 2**32; torch's unseeded one is larger)
+        seed_everything(distributed.rank_seed(torch.initial_seed()) % 2**32)
+    sampler = getattr(data, "sampler", None)
+    bar = tqdm(total=total, desc=desc, unit="step", disable=not (progress and main))
     state.notify("on_fit_start")
     while not state.stop:
         state.epoch += 1
-        model.train()
+        trainee.train()
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(state.epoch)  # a new permutation each epoch, the same on every rank
         batches = iter(epoch_batches())
         while not state.stop:
             started = time.perf_counter()
@@ -244,6 +295,10 @@ def fit(model: nn.Module, step: Callable, data=None, *, steps: int | None = None
                 break
             lr_now = _set_lr(state, schedule)
             state.logs = train_step(_to_device(batch, device))
+            if parallel:
+                if update_step:  # (DDP does this itself at every forward)
+                    distributed.broadcast_module(model, buffers_only=True)  # e.g. BatchNorm statistics: rank 0's
+                state.logs = distributed.all_reduce(state.logs)  # the whole batch's numbers, not one shard's
             state.step += 1
             state.history.steps.append({"step": state.step, "epoch": state.epoch, "lr": lr_now, **state.logs})
             state.seconds += time.perf_counter() - started
@@ -252,6 +307,8 @@ def fit(model: nn.Module, step: Callable, data=None, *, steps: int | None = None
             state.notify("on_step")
             state.stop = state.stop or (epochs is None and state.step >= total) or \
                 (max_seconds is not None and state.seconds >= max_seconds)
+            if parallel:
+                state.stop = distributed.any_rank(state.stop)  # one rank stopping alone would hang the others
         if state.step == 0:
             raise ValueError("data gave no batches")
         state.notify("on_epoch_end")
