@@ -54,7 +54,7 @@ LINK = re.compile(r"\]\(([^)\s]+)")
 
 
 def lessons() -> list[Path]:
-    return sorted(p for p in NOTEBOOKS.glob("[0-9]*.ipynb"))
+    return sorted(p for p in NOTEBOOKS.glob("[0-9A]*.ipynb"))  # lessons and appendices
 
 
 def key(source: str) -> str:
