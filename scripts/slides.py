@@ -150,8 +150,9 @@ def slide_types(cells: list[dict]) -> list[str]:
     types, used = [], 0
     for index, cell in enumerate(cells):
         kind, height = role(cell, index), cell_height(cell)
-        if kind == "reference" and height > BUDGET:
-            types.append("notes")
+        if kind == "reference":  # a short summary is the last slide; a long one the lecturer's notes
+            types.append("notes" if height > BUDGET else "slide")
+            used = height
             continue
         kind_type = START.get(kind) or FOLLOW.get(kind, "-")
         if kind_type in ("slide", "subslide"):
