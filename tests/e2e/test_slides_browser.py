@@ -3,8 +3,11 @@
 open /rise/04_diffusion.ipynb in a 1280x800 window -> press Space through every slide and fragment ->
 each (sub)slide lies inside the viewport, nothing spills over -> the slide count equals the metadata's
 -> no console errors, no request leaves 127.0.0.1. One screenshot per slide goes to artifacts/e2e/slides/.
+`make test` presents lesson 04 (about 30 s); AIGC_E2E_SLIDES=all (or a comma-separated list of
+notebooks) presents more, e.g. after re-applying scripts/slides.py.
 """
 import json
+import os
 import sys
 import time
 
@@ -17,7 +20,8 @@ import slides  # noqa: E402  (scripts/slides.py: the rules the metadata follows)
 
 pytestmark = pytest.mark.e2e
 
-NOTEBOOK = "04_diffusion.ipynb"
+_CHOICE = os.environ.get("AIGC_E2E_SLIDES", "04_diffusion.ipynb")
+NOTEBOOKS = ([p.name for p in slides.LESSONS] if _CHOICE == "all" else [n.strip() for n in _CHOICE.split(",") if n.strip()])
 WIDTH, HEIGHT = 1280, 800
 SHOTS = labdriver.ARTIFACTS / "slides"
 
@@ -35,7 +39,7 @@ CURRENT_SLIDE_JS = """() => {
 # its bundled web components (@jupyter/web-components 0.13 inside a 0.16 host) recurse on a design
 # token at start-up, and it always asks for an optional per-notebook style sheet <name>.css.
 KNOWN_RISE_ERRORS = ("RangeError: Maximum call stack size exceeded (http://127.0.0.1:{port}/static/rise/",
-                     "Refused to apply style from 'http://127.0.0.1:{port}/files/04_diffusion.css'")
+                     "Refused to apply style from 'http://127.0.0.1:{port}/files/{stem}.css'")
 
 
 def _screen(hash_: str) -> str:
@@ -44,20 +48,27 @@ def _screen(hash_: str) -> str:
     return "/".join(parts[:2])
 
 
-def test_lesson_04_slideshow_fits_the_screen_with_no_console_errors(lab_server, chromium, e2e_report):
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_slideshow_fits_the_screen_with_no_console_errors(notebook, lab_server, chromium, e2e_report):
     page, console = chromium
-    raw = json.loads((labdriver.REPO / "notebooks" / NOTEBOOK).read_text())
+    raw = json.loads((labdriver.REPO / "notebooks" / notebook).read_text())
+    stem = notebook.removesuffix(".ipynb")
     count = slides.count(raw)
     foreign = []
-    page.on("request", lambda r: None if r.url.startswith(("data:", "blob:", lab_server.base)) else foreign.append(r.url))
+
+    def listener(request):
+        if not request.url.startswith(("data:", "blob:", lab_server.base)):
+            foreign.append(request.url)
+
+    page.on("request", listener)
     page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
     SHOTS.mkdir(parents=True, exist_ok=True)
-    for stale in SHOTS.glob("*.png"):
+    for stale in SHOTS.glob(f"{stem[:2]}_*.png"):
         stale.unlink()
     errors_before = len(console.errors())
     try:
         start = time.monotonic()
-        page.goto(lab_server.rise_url(NOTEBOOK), wait_until="domcontentloaded", timeout=labdriver.OPEN_S * 1000)
+        page.goto(lab_server.rise_url(notebook), wait_until="domcontentloaded", timeout=labdriver.OPEN_S * 1000)
         page.wait_for_selector(".reveal.ready", timeout=labdriver.OPEN_S * 1000)
         page.wait_for_timeout(1000)  # MathJax typesets after reveal is ready
         opened = time.monotonic() - start
@@ -67,22 +78,23 @@ def test_lesson_04_slideshow_fits_the_screen_with_no_console_errors(lab_server, 
             key = _screen(now["hash"])
             if key not in screens:
                 screens[key] = now
-                page.screenshot(path=str(SHOTS / f"04_{len(screens):02d}.png"))
+                page.screenshot(path=str(SHOTS / f"{stem[:2]}_{len(screens):02d}.png"))
             page.keyboard.press("Space")
             page.wait_for_timeout(120)
         stepped = time.monotonic() - start - opened
     finally:
+        page.remove_listener("request", listener)
         page.set_viewport_size({"width": 1400, "height": 1000})  # the session page's size for the other tests
 
-    e2e_report["rise_04"] = {"screens": len(screens), "open_s": round(opened, 1), "step_through_s": round(stepped, 1)}
-    print(f"\nRISE {NOTEBOOK}: {len(screens)} screens; open {opened:.1f} s, stepped through in {stepped:.1f} s")
+    e2e_report[f"rise_{stem[:2]}"] = {"screens": len(screens), "open_s": round(opened, 1), "step_through_s": round(stepped, 1)}
+    print(f"\nRISE {notebook}: {len(screens)} screens; open {opened:.1f} s, stepped through in {stepped:.1f} s")
     assert len(screens) == count["screens"], f"RISE showed {len(screens)} screens, the metadata has {count['screens']}"
     assert all(s["cells"] >= 1 for s in screens.values()), "an empty slide"
     spilled = {k: (round(s["top"]), round(s["bottom"]), s["text"]) for k, s in screens.items()
                if s["top"] < -1 or s["bottom"] > HEIGHT + 1 or s["left"] < -1 or s["right"] > WIDTH + 1
                or s["scrollHeight"] > s["clientHeight"] + 1 or s["scrollWidth"] > s["clientWidth"] + 1}
     assert not spilled, f"slides outside the {WIDTH}x{HEIGHT} window (top, bottom, text): {spilled}"
-    known = tuple(k.format(port=lab_server.port) for k in KNOWN_RISE_ERRORS)
+    known = tuple(k.format(port=lab_server.port, stem=stem) for k in KNOWN_RISE_ERRORS)
     errors = [e for e in console.errors()[errors_before:] if not any(k in e for k in known)]
     assert errors == [], errors
     assert foreign == [], f"requests that leave the machine: {foreign}"
