@@ -127,3 +127,16 @@ def test_copy_assets_names_the_fix_when_node_modules_is_missing(tmp_path, monkey
     monkeypatch.setattr(build_slides, "NODE", tmp_path / "node_modules")
     with pytest.raises(FileNotFoundError, match="npm ci"):
         build_slides.copy_assets(tmp_path / "out")
+
+
+def test_the_reference_finder_sees_every_way_a_page_loads_from_the_web():
+    page = ('<link rel="stylesheet" href="//fonts.example/a.css"><script src="https://cdn.example/reveal.js"></script>'
+            '<script type="module">import mermaid from "https://cdn.example/mermaid.mjs";</script>'
+            '<script>require(["https://unpkg.example/w.js"], function () {});</script>'
+            '<script src="lib/require.js"></script><p>https://example.org in prose is not loaded</p>')
+    parser = _Refs()
+    parser.feed(page)
+    remote = {r for r in parser.refs if re.match(r"(https?:)?//", r)}
+    assert remote == {"//fonts.example/a.css", "https://cdn.example/mermaid.mjs", "https://cdn.example/reveal.js",
+                      "https://unpkg.example/w.js"}
+    assert "lib/require.js" in parser.refs

@@ -98,3 +98,34 @@ def test_slideshow_fits_the_screen_with_no_console_errors(notebook, lab_server, 
     errors = [e for e in console.errors()[errors_before:] if not any(k in e for k in known)]
     assert errors == [], errors
     assert foreign == [], f"requests that leave the machine: {foreign}"
+
+
+def test_static_slides_open_from_disk_with_mathjax_and_no_network(chromium, tmp_path, e2e_report):
+    """`make slides` output, opened as a file: reveal.js and MathJax load from lib/, nothing else is asked for."""
+    import build_slides
+
+    if not (build_slides.NODE / "reveal.js").is_dir():
+        if labdriver.ci_must_not_skip():
+            pytest.fail("CI=true: node_modules/ is missing (`npm ci`)", pytrace=False)
+        pytest.skip("node_modules/ is missing: `npm ci` (make slides / make test do it)")
+    seconds = build_slides.build([labdriver.REPO / "notebooks" / "04_diffusion.ipynb"], tmp_path)
+    page, console = chromium
+    requested, failed = [], []
+    on_request, on_failed = (lambda r: requested.append(r.url)), (lambda r: failed.append(r.url))
+    page.on("request", on_request)
+    page.on("requestfailed", on_failed)
+    errors_before = len(console.errors())
+    try:
+        page.goto((tmp_path / "04_diffusion.slides.html").as_uri() + "#/3", wait_until="load")
+        page.wait_for_function("() => window.MathJax && MathJax.Hub && MathJax.Hub.queue.pending === 0 "
+                               "&& document.querySelectorAll('.MathJax_CHTML').length > 0", timeout=60_000)
+        page.screenshot(path=str(SHOTS / "static_04_section3.png"))
+        formulas = page.evaluate("() => document.querySelectorAll('.MathJax_CHTML').length")
+        sections = page.evaluate("() => document.querySelectorAll('.reveal .slides section').length")
+    finally:
+        page.remove_listener("request", on_request)
+        page.remove_listener("requestfailed", on_failed)
+    e2e_report["static_slides_04"] = {"build_s": round(seconds["04_diffusion"], 1), "formulas": formulas}
+    assert formulas > 20 and sections > 20
+    assert [u for u in requested if not u.startswith(("file:", "data:", "blob:"))] == []
+    assert failed == [] and console.errors()[errors_before:] == []
