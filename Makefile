@@ -54,6 +54,7 @@ notebooks: setup           ## re-execute every lesson notebook in place (commits
 	  /usr/bin/time -v $(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" 2>&1 | \
 	    grep -E "Elapsed|Maximum resident" | sed "s|^|$$nb: |"; done
 	$(BIN)/python scripts/tidy_notebooks.py notebooks/[0-9]*.ipynb
+	$(BIN)/python scripts/slides.py   # slide breaks depend on the outputs' sizes: re-apply the rules
 
 bench: setup               ## PyTorch-examples VAE vs ours, same wall-clock budget
 	$(BIN)/python benchmarks/vae_vs_pytorch_example.py
