@@ -129,3 +129,21 @@ def test_static_slides_open_from_disk_with_mathjax_and_no_network(chromium, tmp_
     assert formulas > 20 and sections > 20
     assert [u for u in requested if not u.startswith(("file:", "data:", "blob:"))] == []
     assert failed == [] and console.errors()[errors_before:] == []
+
+
+def test_view_menu_renders_the_open_lesson_with_rise(lab_server, chromium):
+    """The lecturer's way in: open lesson 04 in JupyterLab, View > Render with RISE: a panel shows its first slide."""
+    page, console = chromium
+    errors_before = len(console.errors())
+    nb = labdriver.Notebook(page, console)
+    nb.open(lab_server.url("04_diffusion.ipynb"))
+    page.locator(".lm-MenuBar-itemLabel", has_text="View").first.click()
+    page.locator("li.lm-Menu-item[data-command='RISE:preview']").first.click()
+    frame = page.frame_locator("iframe[src*='/rise/04_diffusion.ipynb']")
+    frame.locator(".reveal.ready").wait_for(timeout=labdriver.OPEN_S * 1000)
+    title = frame.locator(".reveal .slides section.present h1").first
+    title.wait_for(timeout=30_000)
+    assert title.inner_text().startswith("04 · Diffusion models")
+    page.screenshot(path=str(SHOTS / "lab_render_with_rise.png"))
+    known = tuple(k.format(port=lab_server.port, stem="04_diffusion") for k in KNOWN_RISE_ERRORS)
+    assert [e for e in console.errors()[errors_before:] if not any(k in e for k in known)] == []
