@@ -5,20 +5,31 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lab lab-zh zh test test-fast e2e screenshots notebooks bench check clean
+.PHONY: setup lab lab-zh zh test test-fast e2e screenshots notebooks bench check clean slides
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml requirements/lock.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -e '.[dev,ref]'
+	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -e '.[dev,ref,teach]'
 	@# nbgrader is installed for its CLI and tests; keep its server/lab extensions out of the learners' JupyterLab
 	@for ext in formgrader validate_assignment assignment_list course_list; do \
 	  $(BIN)/jupyter server extension disable --sys-prefix nbgrader.server_extensions.$$ext >/dev/null 2>&1; done
 	@$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null 2>&1 || true
+	@# jupyterlab-rise 0.43.1's slideshow page is built against JupyterLab 4.3 and cannot load the lab's own
+	@# extensions (widgets, notebook, nbgrader: console errors, nothing gained); keep them out of the slideshow only
+	@mkdir -p $(VENV)/etc/jupyter
+	@echo '{"RiseApp": {"labextensions_path": [], "extra_labextensions_path": []}}' > $(VENV)/etc/jupyter/jupyter_rise_config.json
 	$(BIN)/python -m aigc_course assets --verify
 	touch $(STAMP)
+
+NODE_STAMP := node_modules/.package-lock.json
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+slides: setup $(NODE_STAMP)   ## static reveal.js slides of every lesson in artifacts/slides/ (offline: assets from npm)
+	$(BIN)/python scripts/build_slides.py
 
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
@@ -37,7 +48,7 @@ zh: setup                  ## rebuild the Chinese notebooks (notebooks/zh/) from
 	$(BIN)/python scripts/zh_edition.py check
 	$(BIN)/python scripts/zh_edition.py build
 
-test: setup                ## set up (first time) and run every test, with the network switched off where possible
+test: setup $(if $(shell command -v npm),$(NODE_STAMP))  ## set up (first time) and run every test, with the network switched off where possible
 	@if [ "$$CI" = "true" ]; then scripts/ensure_chromium; fi
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/offline $(BIN)/python -m pytest
 
@@ -50,11 +61,15 @@ screenshots: setup         ## regenerate docs/img/*.png of the live explorers (n
 test-fast: setup           ## unit tests only (no notebooks, no browser)
 	$(BIN)/python -m pytest tests -m "not e2e"
 
-notebooks: zh              ## re-execute every lesson and appendix (A*) notebook, both editions, in place (commits them with outputs)
-	for nb in notebooks/[0-9A]*.ipynb notebooks/zh/[0-9A]*.ipynb; do \
-	  /usr/bin/time -v $(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" 2>&1 | \
-	    grep -E "Elapsed|Maximum resident" | sed "s|^|$$nb: |"; done
-	$(BIN)/python scripts/tidy_notebooks.py notebooks/[0-9A]*.ipynb notebooks/zh/[0-9A]*.ipynb
+EXECUTE = /usr/bin/time -v $(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" 2>&1 | \
+	  grep -E "Elapsed|Maximum resident" | sed "s|^|$$nb: |"
+notebooks: setup           ## re-execute every lesson and appendix (A*) notebook, both editions, in place (commits them with outputs)
+	for nb in notebooks/[0-9A]*.ipynb; do $(EXECUTE); done
+	$(BIN)/python scripts/tidy_notebooks.py notebooks/[0-9A]*.ipynb
+	$(BIN)/python scripts/slides.py   # slide breaks depend on the outputs' sizes: re-apply the rules
+	$(MAKE) --no-print-directory zh   # the Chinese edition inherits the new slide metadata
+	for nb in notebooks/zh/[0-9A]*.ipynb; do $(EXECUTE); done
+	$(BIN)/python scripts/tidy_notebooks.py notebooks/zh/[0-9A]*.ipynb
 
 bench: setup               ## PyTorch-examples VAE vs ours, same wall-clock budget
 	$(BIN)/python benchmarks/vae_vs_pytorch_example.py

@@ -271,12 +271,14 @@ def build(lesson: Path) -> Path:
         cells.append(cell)
     first_code = next((i for i, c in enumerate(cells) if c.cell_type == "code"), len(cells))
     language = nbformat.v4.new_code_cell(LANGUAGE_CELL, id=LANGUAGE_CELL_ID)
+    language.metadata["slideshow"] = {"slide_type": "skip"}  # set-up, never a slide (scripts/slides.py)
     _keep_outputs(language, previous.get(LANGUAGE_CELL_ID))
     cells.insert(first_code, language)
     nb.cells = cells
     nb.metadata["language_info"] = nb.metadata.get("language_info", {})
     nb.metadata["aigc_edition"] = {"language": "zh-CN", "source": f"../{lesson.name}"}
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    (ZH_NOTEBOOKS / "rise.css").write_text((NOTEBOOKS / "rise.css").read_text())  # RISE's slide style, next to the lessons
     nbformat.write(nb, out_path)
     return out_path
 

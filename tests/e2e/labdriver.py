@@ -125,7 +125,15 @@ class JupyterLab:
             language.parent.mkdir(parents=True, exist_ok=True)
             language.write_text(json.dumps({"locale": self.locale}))
         self.settings_dir = settings
+        # As `make setup` does for the venv: RISE's slideshow page (jupyterlab-rise 0.43.1, built against
+        # JupyterLab 4.3) loads none of the lab's extensions, which fail there with console errors.
+        rise = self.workdir / "config" / "jupyter_rise_config.json"
+        rise.write_text(json.dumps({"RiseApp": {"labextensions_path": [], "extra_labextensions_path": []}}))
         return env
+
+    def rise_url(self, notebook: str) -> str:
+        """URL of ``notebook`` as a RISE slideshow (the page JupyterLab's View > Render with RISE embeds)."""
+        return f"{self.base}/rise/{notebook}?token={self.token}"
 
     def _command(self) -> list[str]:
         return [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
