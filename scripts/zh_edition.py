@@ -69,6 +69,11 @@ MONTH_NUMBER = re.compile(r"(?<![\w.])(\d{1,2})\s?月")
 DISPLAY_CALLS = frozenset({"set_title", "set_xlabel", "set_ylabel", "suptitle", "title", "xlabel", "ylabel",
                            "text", "print", "annotate"})
 DISPLAY_KEYWORDS = frozenset({"label", "title", "xlabel", "ylabel"})
+# Keywords whose values are options that code parses, even when they read like words ("upper center").
+OPTION_KEYWORDS = frozenset({"loc", "textcoords", "xycoords", "ha", "va", "horizontalalignment", "verticalalignment",
+                             "multialignment", "cmap", "color", "c", "facecolor", "edgecolor", "marker", "linestyle",
+                             "ls", "family", "fontfamily", "weight", "fontweight", "fontsize", "interpolation",
+                             "aspect", "bbox_inches", "format", "mode", "reduction", "dtype", "device"})
 # Calls that feed a string to a tokenizer or a model, and names that hold a prompt: such strings are data.
 PROMPT_CALLS = frozenset({"sample", "generate", "encode"})
 PROMPT_NAME = re.compile(r"prompt", re.I)
@@ -127,7 +132,8 @@ def string_kinds(tokens: list[tokenize.TokenInfo]) -> dict[int, str]:
       positional argument of a display call (``print``, ``set_title``, ``xlabel``, ...)
       or a ``label=``/``title=``/``xlabel=``/``ylabel=`` value, unless it looks like
       an identifier or a file name, or is the receiver of a method (``", ".join``);
-    * code: everything else (lookup keys, options such as ``"ddim"``).
+    * code: everything else: lookup keys, options such as ``"ddim"``, and any value
+      of an option keyword (``loc="upper center"``, ``textcoords="offset points"``).
     """
     significant = [i for i, t in enumerate(tokens) if t.type not in LAYOUT]
     frames: list[dict] = []  # one per open bracket: the called name (for "(") and the current argument's keyword
@@ -161,6 +167,8 @@ def string_kinds(tokens: list[tokenize.TokenInfo]) -> dict[int, str]:
             if (CJK.search(t.string) or assigned or (frame["keyword"] and PROMPT_NAME.search(frame["keyword"]))
                     or (positional and frame["call"] in PROMPT_CALLS)):
                 kinds[i] = "data"
+            elif frame["keyword"] in OPTION_KEYWORDS:
+                kinds[i] = "code"
             elif _is_prose_string(t):
                 kinds[i] = "prose"
             else:

@@ -126,6 +126,8 @@ def test_terms_are_rendered_one_way_unless_waived():
     ('model = load("step", kind="epoch")', False),                          # not a display call
     ('ax.set_title(f"{name:>12}")', False),                                 # fields only
     ("print(f\"{'total':>40}: {n}\")", False),                              # text inside a field cannot change
+    ('ax.legend(loc="upper center")', False),                               # an option, though it reads like words
+    ('ax.annotate("", xy, textcoords="offset points")', False),
 ])
 def test_single_shown_words_need_translation(source, expected):
     assert zh.needs_translation(_code(source)) is expected
@@ -139,6 +141,9 @@ def test_a_shown_word_may_be_translated_but_the_same_word_as_a_key_may_not():
                       ("loss", good.replace('history["loss"]', 'history["损失"]'))):
         found = zh.faithfulness(en, bad, "code", TERMS)
         assert len(found) == 1 and f"'\"{key_}\"' became" in found[0], found
+    en_loc = 'ax.legend(title="Models", loc="upper center")'
+    assert zh.faithfulness(en_loc, 'ax.legend(title="模型", loc="upper center")', "code", TERMS) == []
+    assert zh.faithfulness(en_loc, 'ax.legend(title="模型", loc="上方居中")', "code", TERMS)
     en_sep = 'print("generators:", ", ".join(names))'
     assert zh.faithfulness(en_sep, 'print("生成器：", ", ".join(names))', "code", TERMS) == []
     assert zh.faithfulness(en_sep, 'print("生成器：", "，".join(names))', "code", TERMS)
