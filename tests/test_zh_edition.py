@@ -276,6 +276,19 @@ def test_the_checker_accepts_a_finished_lesson(stem):
     assert zh.check_lesson(lesson) == []
 
 
+def test_real_data_strings_are_held_and_real_labels_are_translated():
+    """Lesson 05 feeds Chinese poems and prompts to its models; lesson 07 labels an axis "share"."""
+    entries = {e["id"]: e for e in zh.load_translations(zh.NOTEBOOKS / "05_gpt2.ipynb")}
+    tokenizer_demo = entries["57e42d45"]  # English and Chinese text through the GPT-2 tokenizer
+    assert "床前明月光，疑是地上霜。" in tokenizer_demo["zh"]
+    for changed in (tokenizer_demo["zh"].replace("床前明月光", "床前明月"),
+                    tokenizer_demo["zh"].replace("Hello world!", "你好，世界！")):
+        found = zh.faithfulness(tokenizer_demo["en"], changed, "code", {})
+        assert found and "byte-identical" in found[0], found
+    labels = {e["id"]: e for e in zh.load_translations(zh.NOTEBOOKS / "07_responsible_aigc.ipynb")}["6ef0a7f0"]
+    assert 'ylabel="share"' in labels["en"] and 'ylabel="share"' not in labels["zh"]
+
+
 def test_terms_inside_longer_terms_are_rendered_alike():
     """If one term contains another ("invisible watermark", "watermark"), its rendering contains the other's."""
     terms = zh.load_terms()
