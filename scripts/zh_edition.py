@@ -61,7 +61,7 @@ LINK = re.compile(r"\]\(([^)\s]+)")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
           "October", "November", "December")
-MONTH_NAME = re.compile(r"\b(%s)\b" % "|".join(MONTHS + ("Sept",) + tuple(m[:3] for m in MONTHS)))
+MONTH_NAME = re.compile(r"\b(" + "|".join(MONTHS + ("Sept",) + tuple(m[:3] for m in MONTHS)) + r")\b")
 MONTH_NUMBER = re.compile(r"(?<![\w.])(\d{1,2})\s?月")
 
 # Calls whose direct arguments are shown to the learner, and keywords that name shown text: a single
@@ -76,7 +76,7 @@ OPTION_KEYWORDS = frozenset({"loc", "textcoords", "xycoords", "ha", "va", "horiz
                              "aspect", "bbox_inches", "format", "mode", "reduction", "dtype", "device"})
 # Calls that feed a string to a tokenizer or a model, and names that hold a prompt: such strings are data.
 PROMPT_CALLS = frozenset({"sample", "generate", "encode"})
-PROMPT_NAME = re.compile(r"prompt", re.I)
+PROMPT_NAME = re.compile(r"prompt", re.IGNORECASE)
 # Shown but still code: identifiers, file names and paths ("vae_conv16", "model.pt", "data/text").
 IDENTIFIER_LIKE = re.compile(r"\S*[_/\\]\S*|[\w-]+\.[A-Za-z]\w*")
 LAYOUT = (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER, tokenize.COMMENT)
@@ -155,7 +155,7 @@ def string_kinds(tokens: list[tokenize.TokenInfo]) -> dict[int, str]:
         elif t.type == tokenize.OP and t.string == "," and frames:
             frames[-1]["keyword"] = None
         elif (t.type == tokenize.NAME and frames and frames[-1]["bracket"] == "(" and after is not None
-              and after.string == "=" and before is not None and before.string in "(,"):
+              and after.string == "=" and before is not None and before.string in ("(", ",")):
             frames[-1]["keyword"] = t.string
         elif t.type == tokenize.STRING:
             if frames:
