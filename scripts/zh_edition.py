@@ -15,8 +15,14 @@ package's messages and figure fonts to Chinese.
 
 Faithfulness checks, per translated cell:
 * code: the token stream is identical once comments and prose strings are set
-  aside, so code, numbers and identifiers cannot drift between editions;
-* markdown: the same maths (``$...$``), the same numbers and the same links;
+  aside, so code, numbers and identifiers cannot drift between editions. A
+  string is prose when it reads as a sentence, or when it is shown on screen
+  (an argument of ``print``/``set_title``/``xlabel``/..., or ``label=``/``title=``)
+  and is a word rather than an identifier. Data stays byte-identical even when
+  it reads like prose: strings with Chinese in the English edition (poems,
+  few-shot prompts) and prompts fed to ``sample``/``generate``/``encode``;
+* markdown: the same maths (``$...$``), the same numbers and the same links
+  (a date may gain its month number: "March 16, 2023" -> "2023 年 3 月 16 日");
 * terms: every English term of ``translations/terms.json`` that occurs in the
   English cell appears in its one Chinese rendering in the translation.
 """
@@ -25,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import keyword
 import re
 import sys
 import tokenize
@@ -51,6 +58,28 @@ STRING_BODY = re.compile(r"""^[rbfuRBFU]*('{3}|"{3}|'|")(.*)\1$""", re.S)
 MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+?\$", re.S)
 NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
 LINK = re.compile(r"\]\(([^)\s]+)")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+          "October", "November", "December")
+MONTH_NAME = re.compile(r"\b(" + "|".join(MONTHS + ("Sept",) + tuple(m[:3] for m in MONTHS)) + r")\b")
+MONTH_NUMBER = re.compile(r"(?<![\w.])(\d{1,2})\s?月")
+
+# Calls whose direct arguments are shown to the learner, and keywords that name shown text: a single
+# word there ("step", "share") is an axis label or a title, not an identifier.
+DISPLAY_CALLS = frozenset({"set_title", "set_xlabel", "set_ylabel", "suptitle", "title", "xlabel", "ylabel",
+                           "text", "print", "annotate"})
+DISPLAY_KEYWORDS = frozenset({"label", "title", "xlabel", "ylabel"})
+# Keywords whose values are options that code parses, even when they read like words ("upper center").
+OPTION_KEYWORDS = frozenset({"loc", "textcoords", "xycoords", "ha", "va", "horizontalalignment", "verticalalignment",
+                             "multialignment", "cmap", "color", "c", "facecolor", "edgecolor", "marker", "linestyle",
+                             "ls", "family", "fontfamily", "weight", "fontweight", "fontsize", "interpolation",
+                             "aspect", "bbox_inches", "format", "mode", "reduction", "dtype", "device"})
+# Calls that feed a string to a tokenizer or a model, and names that hold a prompt: such strings are data.
+PROMPT_CALLS = frozenset({"sample", "generate", "encode"})
+PROMPT_NAME = re.compile(r"prompt", re.IGNORECASE)
+# Shown but still code: identifiers, file names and paths ("vae_conv16", "model.pt", "data/text").
+IDENTIFIER_LIKE = re.compile(r"\S*[_/\\]\S*|[\w-]+\.[A-Za-z]\w*")
+LAYOUT = (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER, tokenize.COMMENT)
 
 
 def lessons() -> list[Path]:
@@ -71,18 +100,84 @@ def _tokens(source: str) -> list[tokenize.TokenInfo] | None:
         return None
 
 
+def _string_body(token: tokenize.TokenInfo) -> str:
+    """The text of a string literal with its f-string fields blanked out."""
+    match = STRING_BODY.match(token.string)
+    return re.sub(r"\{[^{}'\"]*\}", " ", match.group(2) if match else token.string).strip()
+
+
 def _is_prose_string(token: tokenize.TokenInfo) -> bool:
-    """A string a learner reads: words separated by spaces, or one capitalised word ("Samples").
+    """A string a learner reads wherever it stands: words separated by spaces, or one capitalised word ("Samples").
 
     Identifiers and data ("vae_conv16", "train") are not prose; f-string fields are ignored.
     """
     if token.type != tokenize.STRING:
         return False
-    match = STRING_BODY.match(token.string)
-    body = re.sub(r"\{[^{}'\"]*\}", " ", match.group(2) if match else token.string).strip()
+    body = _string_body(token)
     if not re.search(r"[A-Za-z]{2,}", body):
         return False
     return bool(re.search(r"\S\s+\S", body) or re.fullmatch(r"[A-Z][a-z]{2,}[:.]?", body))
+
+
+def string_kinds(tokens: list[tokenize.TokenInfo]) -> dict[int, str]:
+    """What each string literal is, by its index in ``tokens``: "prose", "data" or "code".
+
+    Decided from the tokens around it: the call it is a direct argument of (the
+    innermost open bracket), the keyword it is passed as, the name it is assigned to.
+    * data (must stay byte-identical): Chinese text in the English edition and the
+      other items of a list, tuple or dict that holds it (inputs compared side by
+      side), a positional argument of ``sample(``/``generate(``/``encode(``, a
+      value given to a name or keyword containing "prompt";
+    * prose (may be translated): a sentence anywhere, or a word shown on screen: a
+      positional argument of a display call (``print``, ``set_title``, ``xlabel``, ...)
+      or a ``label=``/``title=``/``xlabel=``/``ylabel=`` value, unless it looks like
+      an identifier or a file name, or is the receiver of a method (``", ".join``);
+    * code: everything else: lookup keys, options such as ``"ddim"``, and any value
+      of an option keyword (``loc="upper center"``, ``textcoords="offset points"``).
+    """
+    significant = [i for i, t in enumerate(tokens) if t.type not in LAYOUT]
+    frames: list[dict] = []  # one per open bracket: the called name (for "(") and the current argument's keyword
+    kinds = {}
+    for pos, i in enumerate(significant):
+        t = tokens[i]
+        before = tokens[significant[pos - 1]] if pos else None
+        before2 = tokens[significant[pos - 2]] if pos > 1 else None
+        after = tokens[significant[pos + 1]] if pos + 1 < len(significant) else None
+        if t.type == tokenize.OP and t.string in "([{":
+            called = (before.string if t.string == "(" and before is not None and before.type == tokenize.NAME
+                      and not keyword.iskeyword(before.string) else None)
+            frames.append({"bracket": t.string, "call": called, "keyword": None, "strings": []})
+        elif t.type == tokenize.OP and t.string in ")]}":
+            if frames:
+                frame = frames.pop()
+                if frame["call"] is None and any(kinds[j] == "data" for j in frame["strings"]):
+                    kinds.update((j, "data") for j in frame["strings"])  # a collection of inputs: all data
+        elif t.type == tokenize.OP and t.string == "," and frames:
+            frames[-1]["keyword"] = None
+        elif (t.type == tokenize.NAME and frames and frames[-1]["bracket"] == "(" and after is not None
+              and after.string == "=" and before is not None and before.string in ("(", ",")):
+            frames[-1]["keyword"] = t.string
+        elif t.type == tokenize.STRING:
+            if frames:
+                frames[-1]["strings"].append(i)
+            frame = frames[-1] if frames and frames[-1]["bracket"] == "(" else {"call": None, "keyword": None}
+            positional = frame["keyword"] is None
+            assigned = (before is not None and before.string == "=" and before2 is not None
+                        and before2.type == tokenize.NAME and PROMPT_NAME.search(before2.string))
+            if (CJK.search(t.string) or assigned or (frame["keyword"] and PROMPT_NAME.search(frame["keyword"]))
+                    or (positional and frame["call"] in PROMPT_CALLS)):
+                kinds[i] = "data"
+            elif frame["keyword"] in OPTION_KEYWORDS:
+                kinds[i] = "code"
+            elif _is_prose_string(t):
+                kinds[i] = "prose"
+            else:
+                body = re.sub(r"\{[^{}]*\}", " ", _string_body(t))  # text inside {fields} cannot be translated
+                shown = ((positional and frame["call"] in DISPLAY_CALLS) or frame["keyword"] in DISPLAY_KEYWORDS)
+                receiver = after is not None and after.string in (".", "[")
+                wordy = re.search(r"[A-Za-z]{2,}", body) and not IDENTIFIER_LIKE.fullmatch(body)
+                kinds[i] = "prose" if shown and wordy and not receiver else "code"
+    return kinds
 
 
 def _is_prose_comment(token: tokenize.TokenInfo) -> bool:
@@ -98,46 +193,68 @@ def needs_translation(cell) -> bool:
     tokens = _tokens(cell.source)
     if tokens is None:
         return bool(re.search(r"#\s*[A-Za-z]{2}", cell.source))
-    return any(_is_prose_comment(t) or _is_prose_string(t) for t in tokens)
+    kinds = string_kinds(tokens)
+    return any(_is_prose_comment(t) for t in tokens) or "prose" in kinds.values()
 
 
 def code_skeleton(source: str) -> list[tuple[str, str]]:
     """The code as (kind, text) tokens without comments: what both editions must share.
 
     Prose strings are kept as ("prose", text); the comparison lets their text differ.
+    Data strings are ("data", text): they must stay exactly as they are, like code.
     """
     tokens = _tokens(source)
     if tokens is None:
         return [("line", re.sub(r"#.*", "", line).rstrip()) for line in source.splitlines()]
+    kinds = string_kinds(tokens)
     out = []
-    for t in tokens:
+    for i, t in enumerate(tokens):
         if t.type == tokenize.COMMENT:
             if DIRECTIVE.match(t.string):
                 out.append(("directive", t.string))
-        elif t.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER):
-            out.append(("prose" if _is_prose_string(t) else "code", t.string))
+        elif t.type not in LAYOUT:
+            out.append((kinds.get(i, "code"), t.string))
     return out
+
+
+def code_difference(english: str, chinese: str) -> str | None:
+    """What the translation changed besides comments and the English cell's prose strings; None if nothing."""
+    en, zh = code_skeleton(english), code_skeleton(chinese)
+    for (kind, text), (_, text_zh) in zip(en, zh):
+        if kind == "prose":
+            if not STRING_BODY.match(text_zh) or text_zh[:1].lower() != text[:1].lower():
+                return f"the string {text!r} became {text_zh!r} (it must stay a string with the same prefix)"
+            if _fields_and_numbers(text) != _fields_and_numbers(text_zh):
+                return f"the string {text!r} became {text_zh!r} (its {{fields}} and numbers must stay)"
+        elif text != text_zh:
+            if kind == "data":
+                return (f"the data string {text!r} became {text_zh!r} (Chinese text or a prompt that code reads "
+                        f"must stay byte-identical)")
+            return f"{text!r} became {text_zh!r}"
+    if len(en) != len(zh):
+        return f"the translation has {len(zh)} code tokens, the English {len(en)}"
+    return None
 
 
 def same_code(english: str, chinese: str) -> bool:
     """Whether the translation changed nothing but comments and the text of the English cell's prose strings."""
-    en, zh = code_skeleton(english), code_skeleton(chinese)
-    if len(en) != len(zh):
-        return False
-    for (kind, text), (_, text_zh) in zip(en, zh):
-        if kind == "prose":
-            if not STRING_BODY.match(text_zh) or text_zh[:1].lower() != text[:1].lower():
-                return False  # still a string, with the same prefix (an f-string stays an f-string)
-            if _fields_and_numbers(text) != _fields_and_numbers(text_zh):
-                return False  # the same {fields} and numbers: a translation must not change what is shown
-        elif text != text_zh:
-            return False
-    return True
+    return code_difference(english, chinese) is None
 
 
 def _fields_and_numbers(string: str) -> tuple[Counter, Counter]:
     fields = re.findall(r"\{[^{}]*\}", string)
     return Counter(fields), Counter(NUMBER.findall(re.sub(r"\{[^{}]*\}", " ", string)))
+
+
+def _month_numbers(english: str, chinese: str) -> Counter:
+    """Numbers the Chinese may add to write a date: one "N 月" per English month name with that number.
+
+    "March 16, 2023" is "2023 年 3 月 16 日": the 3 is the month, written as a word in the English.
+    """
+    months = Counter()
+    for match in MONTH_NAME.finditer(english):
+        months[str(next(n for n, m in enumerate(MONTHS, 1) if m.startswith(match.group(1)[:3])))] += 1
+    return Counter(MONTH_NUMBER.findall(chinese)) & months
 
 
 def load_terms() -> dict[str, str]:
@@ -169,8 +286,10 @@ def faithfulness(english: str, chinese: str, kind: str, terms: dict[str, str], w
     """What differs between an English cell and its translation that must not."""
     problems = []
     if kind == "code":
-        if not same_code(english, chinese):
-            problems.append("the code differs (only comments and sentences in strings may be translated)")
+        difference = code_difference(english, chinese)
+        if difference:
+            problems.append("the code differs (only comments and sentences in strings may be translated): "
+                            + difference)
         return problems
     math_en, math_zh = Counter(MATH.findall(english)), Counter(MATH.findall(chinese))
     if math_en != math_zh:
@@ -178,6 +297,7 @@ def faithfulness(english: str, chinese: str, kind: str, terms: dict[str, str], w
                         f"extra {sorted((math_zh - math_en).elements())[:4]}")
     strip = lambda text: MATH.sub(" ", text)  # noqa: E731  (numbers inside maths are checked above)
     num_en, num_zh = Counter(NUMBER.findall(strip(english))), Counter(NUMBER.findall(strip(chinese)))
+    num_zh -= _month_numbers(strip(english), strip(chinese)) & (num_zh - num_en)
     if num_en != num_zh:
         problems.append(f"numbers differ: missing {sorted((num_en - num_zh).elements())[:6]}, "
                         f"extra {sorted((num_zh - num_en).elements())[:6]}")
@@ -304,8 +424,6 @@ def expected_sources(lesson: Path) -> list[str]:
     sources.insert(first_code, LANGUAGE_CELL)
     return sources
 
-
-CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def status(lesson: Path) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import re
 from pathlib import Path
 
 import matplotlib
@@ -109,6 +110,89 @@ def test_terms_are_rendered_one_way_unless_waived():
     assert zh.faithfulness("An autoencoder.", "一个自编码器。", "markdown", TERMS) == []
 
 
+# --- shown words are prose; identifiers and lookup keys stay code ----------------------------------
+
+@pytest.mark.parametrize("source, expected", [
+    ('ax.set_xlabel("step")', True),                                       # an axis label, one word
+    ('axes[1].set(xlabel="epoch", ylabel="share", ylim=(0, 1))', True),     # keywords that name shown text
+    ('ax.plot(x, y, label="generated")', True),                             # a legend entry
+    ('plt.title("loss")', True),
+    ('ax.text(0.5, 0.9, "real", transform=ax.transAxes)', True),            # any positional argument of text()
+    ('print("generators:", names)', True),
+    ('ax.set_title("vae_conv16")', False),                                  # an identifier, even when shown
+    ('print(scores["fid"])', False),                                        # a lookup key inside the call
+    ('print(", ".join(names))', False),                                     # a separator, not a word
+    ('ax.plot(x, y, "s-", c="tab:orange")', False),                         # options of a plotting call
+    ('model = load("step", kind="epoch")', False),                          # not a display call
+    ('ax.set_title(f"{name:>12}")', False),                                 # fields only
+    ("print(f\"{'total':>40}: {n}\")", False),                              # text inside a field cannot change
+    ('ax.legend(loc="upper center")', False),                               # an option, though it reads like words
+    ('ax.annotate("", xy, textcoords="offset points")', False),
+])
+def test_single_shown_words_need_translation(source, expected):
+    assert zh.needs_translation(_code(source)) is expected
+
+
+def test_a_shown_word_may_be_translated_but_the_same_word_as_a_key_may_not():
+    en = 'steps = history["step"]\nax.plot(steps, history["loss"], label="loss")\nax.set_xlabel("step")'
+    good = 'steps = history["step"]\nax.plot(steps, history["loss"], label="损失")\nax.set_xlabel("步数")'
+    assert zh.faithfulness(en, good, "code", TERMS) == []
+    for key_, bad in (("step", good.replace('history["step"]', 'history["步数"]')),   # a lookup key
+                      ("loss", good.replace('history["loss"]', 'history["损失"]'))):
+        found = zh.faithfulness(en, bad, "code", TERMS)
+        assert len(found) == 1 and f"'\"{key_}\"' became" in found[0], found
+    en_loc = 'ax.legend(title="Models", loc="upper center")'
+    assert zh.faithfulness(en_loc, 'ax.legend(title="模型", loc="upper center")', "code", TERMS) == []
+    assert zh.faithfulness(en_loc, 'ax.legend(title="模型", loc="上方居中")', "code", TERMS)
+    en_sep = 'print("generators:", ", ".join(names))'
+    assert zh.faithfulness(en_sep, 'print("生成器：", ", ".join(names))', "code", TERMS) == []
+    assert zh.faithfulness(en_sep, 'print("生成器：", "，".join(names))', "code", TERMS)
+
+
+# --- data stays byte-identical: Chinese text in the English edition, prompts ----------------------
+
+@pytest.mark.parametrize("en, bad", [
+    # a few-shot prompt with Chinese in it reads like prose, but the model reads it
+    ('few_shot = "cat -> 猫\\ndog -> 狗\\nbird ->"\nprint(sample(model, few_shot, 30))',
+     'few_shot = "猫 -> 猫\\n狗 -> 狗\\n鸟 ->"\nprint(sample(model, few_shot, 30))'),
+    # an English input shown side by side with a Chinese one is data too
+    ('for text in ["To be, or not to be.", "床前明月光，疑是地上霜。"]:\n    print(len(text))',
+     'for text in ["生存还是毁灭。", "床前明月光，疑是地上霜。"]:\n    print(len(text))'),
+    ('ids = tok.encode("Once upon a time")', 'ids = tok.encode("很久很久以前")'),           # fed to a tokenizer
+    ('print(sample(model, "Once upon a time", 120))', 'print(sample(model, "从前", 120))'),  # and to a model
+    ('print(model.generate("The cat sat"))', 'print(model.generate("猫坐着"))'),
+    ('prompt = "ROMEO:\\nWhat say"', 'prompt = "罗密欧：\\n你说什么"'),                   # a name that holds a prompt
+    ('explorer = Explorer(model, prompt="What say you", seed=0)', 'explorer = Explorer(model, prompt="你说什么", seed=0)'),
+])
+def test_data_strings_must_stay_byte_identical(en, bad):
+    assert not zh.needs_translation(_code(en))  # nothing in it is prose
+    found = zh.faithfulness(en, bad, "code", TERMS)
+    assert found and "byte-identical" in found[0], found
+    assert zh.faithfulness(en, en, "code", TERMS) == []
+
+
+def test_data_rule_leaves_shown_sentences_next_to_it_translatable():
+    en = 'print("before LoRA:\\n" + sample(model, "《春望》\\n", 120))'
+    assert zh.faithfulness(en, 'print("LoRA 之前：\\n" + sample(model, "《春望》\\n", 120))', "code", TERMS) == []
+    assert zh.faithfulness(en, 'print("LoRA 之前：\\n" + sample(model, "《春望》\\n\\n", 120))', "code", TERMS)
+
+
+# --- dates: "January 10, 2023" is "2023 年 1 月 10 日" ---------------------------------------------
+
+@pytest.mark.parametrize("chinese, ok", [
+    ("规定自 2023 年 1 月 10 日起施行，GPT-4 发布于 2023 年 3 月。", True),
+    ("规定自 2023 年 1月 10 日起施行，GPT-4 发布于 2023 年 3 月。", True),      # space before 月 optional
+    ("规定自 2023 年 2 月 10 日起施行，GPT-4 发布于 2023 年 3 月。", False),     # the wrong month
+    ("规定自 2023 年 1 月 10 日起施行，GPT-4 发布于 2023 年 3 月 3 日。", False),  # a day the English lacks
+    ("规定自 2023 年 1 月 10 日起施行，GPT-4 发布于 2023 年 3 个版本。", False),  # a number that is no month
+    ("规定自 2023 年 1 月 1 月 10 日起施行，GPT-4 发布于 2023 年 3 月。", False), # one month number per month name
+])
+def test_a_date_may_gain_its_month_number(chinese, ok):
+    english = "The rules apply from January 10, 2023; GPT-4 was released in March 2023."
+    found = zh.faithfulness(english, chinese, "markdown", TERMS)
+    assert (found == []) if ok else any("numbers differ" in p for p in found), found
+
+
 # --- missing and stale translations are named -------------------------------------------------------
 
 @pytest.fixture
@@ -178,6 +262,40 @@ def test_committed_chinese_notebook_is_what_the_build_writes(lesson):
     sources = [c.source for c in nbformat.read(built, as_version=4).cells]
     assert sources == zh.expected_sources(lesson), (
         f"{built.relative_to(ROOT)} is out of date with {lesson.name} and its translations: run `make zh`")
+
+
+DONE = ["00_welcome", "01_vae", "02_gan", "05_gpt2", "07_responsible_aigc"]
+
+
+@pytest.mark.parametrize("stem", DONE)
+def test_the_checker_accepts_a_finished_lesson(stem):
+    """Real data: the finished translations pass every rule, including the context rules for strings."""
+    lesson = zh.NOTEBOOKS / f"{stem}.ipynb"
+    status = zh.status(lesson)
+    assert status["share"] == 1.0 and status["cells"] > 10
+    assert zh.check_lesson(lesson) == []
+
+
+def test_real_data_strings_are_held_and_real_labels_are_translated():
+    """Lesson 05 feeds Chinese poems and prompts to its models; lesson 07 labels an axis "share"."""
+    entries = {e["id"]: e for e in zh.load_translations(zh.NOTEBOOKS / "05_gpt2.ipynb")}
+    tokenizer_demo = entries["57e42d45"]  # English and Chinese text through the GPT-2 tokenizer
+    assert "床前明月光，疑是地上霜。" in tokenizer_demo["zh"]
+    for changed in (tokenizer_demo["zh"].replace("床前明月光", "床前明月"),
+                    tokenizer_demo["zh"].replace("Hello world!", "你好，世界！")):
+        found = zh.faithfulness(tokenizer_demo["en"], changed, "code", {})
+        assert found and "byte-identical" in found[0], found
+    labels = {e["id"]: e for e in zh.load_translations(zh.NOTEBOOKS / "07_responsible_aigc.ipynb")}["6ef0a7f0"]
+    assert 'ylabel="share"' in labels["en"] and 'ylabel="share"' not in labels["zh"]
+
+
+def test_terms_inside_longer_terms_are_rendered_alike():
+    """If one term contains another ("invisible watermark", "watermark"), its rendering contains the other's."""
+    terms = zh.load_terms()
+    clashes = [(long, short) for long in terms for short in terms if long != short
+               and re.search(rf"(?<![\w-]){re.escape(short.lower())}(?![\w-])", long.lower())
+               and terms[short] not in terms[long]]
+    assert not clashes
 
 
 def test_no_translation_file_without_a_lesson():
