@@ -33,13 +33,14 @@ import sys
 from pathlib import Path
 
 from aigc_course.core import assets, env
+from aigc_course.core.i18n import tr
 
 
 def cmd_check(args) -> int:
     env.set_threads()
     rows = env.report()
     width = max(map(len, rows))
-    print("Environment")
+    print(tr("Environment"))
     for key, value in rows.items():
         print(f"  {key:<{width}}  {value}")
     return _print_assets()
@@ -47,13 +48,14 @@ def cmd_check(args) -> int:
 
 def _print_assets() -> int:
     statuses = assets.verify()
-    print(f"Shipped files (in {assets.data_dir()})")
+    print(tr("Shipped files (in {folder})", folder=assets.data_dir()))
     for s in statuses:
         print(f"  {s.status:<9}  {s.size / 1e6:7.2f} MB  {s.path}")
     bad = [s for s in statuses if s.status != "ok"]
     for s in bad:
         print(f"\n{s.detail}", file=sys.stderr)
-    print("all files present and intact" if not bad else f"{len(bad)} file(s) need attention (see above)")
+    print(tr("all files present and intact") if not bad else
+          tr("{n} file(s) need attention (see above)", n=len(bad)))
     return 1 if bad else 0
 
 
@@ -368,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except (FileNotFoundError, ValueError) as err:  # our errors already say what to do
-        print(f"error: {err}", file=sys.stderr)
+        print(tr("error: {message}", message=err), file=sys.stderr)
         return 1
 
 

@@ -8,7 +8,8 @@ draw more inputs (``hidden``, plus ``edge`` cases), and how to judge
 
 * In a notebook, ``check_kl(my_kl)`` runs the learner's function on the public
   inputs and prints exactly one line, ``Exercise 1.2 KL divergence: correct`` or
-  ``... not yet - <hint>``, in a cell marked ``# NBVAL_CHECK_OUTPUT``, so
+  ``... not yet - <hint>`` (in the current language: ``练习 1.2 KL 散度：正确``,
+  see :mod:`aigc_course.core.i18n`), in a cell marked ``# NBVAL_CHECK_OUTPUT``, so
   ``pytest --nbval-lax`` fails exactly where an answer is wrong. Checks print and
   return ``None`` (a returned value would add a second output).
 * The grader (:mod:`aigc_course.teaching.grader`) never trusts that line. It
@@ -38,6 +39,7 @@ from typing import Callable
 import torch
 
 from aigc_course import metrics as _metrics
+from aigc_course.core.i18n import tr
 from aigc_course.models.gan import (discriminator_loss, generator_loss_nonsaturating,
                                     mode_counts, ring_centres)
 from aigc_course.models.style import gram_matrix as _gram_matrix
@@ -49,8 +51,11 @@ GRADING_ENV = "AIGC_GRADING"  # set in the grader's isolated process: checks pri
 
 
 def verdict_line(exercise: str, title: str, ok: bool, hint: str = "") -> str:
-    """``Exercise <id> <title>: correct`` or ``Exercise <id> <title>: not yet - <hint>``."""
-    return f"Exercise {exercise} {title}: " + ("correct" if ok else f"not yet - {hint}")
+    """``Exercise <id> <title>: correct`` or ``Exercise <id> <title>: not yet - <hint>``, in the current
+    language (``title`` and ``hint`` are given already in it)."""
+    if ok:
+        return tr("Exercise {id} {title}: correct", id=exercise, title=title)
+    return tr("Exercise {id} {title}: not yet - {hint}", id=exercise, title=title, hint=hint)
 
 
 def call(answer: Callable, args: tuple):
@@ -71,7 +76,7 @@ class Exercise:
     title: str
     notebook: str   # file stem of the lesson, e.g. "01_vae"
     function: str   # the name the learner's solution cell defines
-    hint: str
+    hint: str       # English, the message table's key: a value that may change is a "{field}" filled from hint_fields
     reference: Callable               # reference(*inputs) -> the right answer (a tensor)
     public: Callable[[], tuple]       # () -> the inputs the notebook's check uses
     hidden: Callable[[torch.Generator], tuple] | None = None  # one draw of hidden inputs
@@ -82,6 +87,15 @@ class Exercise:
     # "module:Name" of package classes that would do the exercise but that other exercises' grading runs need
     # (so they cannot be stubbed): the reuse check flags a graded function that mentions them
     mentions: tuple[str, ...] = ()
+    hint_fields: tuple[tuple[str, object], ...] = ()  # (name, value) pairs filled into the hint's {fields}
+
+    def title_text(self) -> str:
+        """The title as the learner reads it, in the current language."""
+        return tr(self.title)
+
+    def hint_text(self) -> str:
+        """The hint as the learner reads it: in the current language, with ``hint_fields`` filled in."""
+        return tr(self.hint, **dict(self.hint_fields))
 
     def case(self) -> tuple[tuple, torch.Tensor]:
         """The public inputs and the reference answer on them."""
@@ -113,24 +127,26 @@ class Exercise:
         if expected is None:
             args, expected = self.case()
         if isinstance(got, NotImplementedError):
-            return self._result(False, "the exercise is not done yet (replace `raise NotImplementedError`)")
+            return self._result(False, tr("the exercise is not done yet (replace `raise NotImplementedError`)"))
         if isinstance(got, BaseException):
-            return self._result(False, f"your code raised {type(got).__name__}: {got}")
+            return self._result(False, tr("your code raised {error}: {message}", error=type(got).__name__,
+                                          message=got))
         if not isinstance(got, torch.Tensor):
-            return self._result(False, f"return a torch.Tensor, got {type(got).__name__}")
+            return self._result(False, tr("return a torch.Tensor, got {type}", type=type(got).__name__))
         if got.shape != expected.shape:
-            return self._result(False, f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}; {self.hint}")
-        return self._result(self.compare(got, expected, args), self.hint)
+            return self._result(False, tr("expected shape {expected}, got {got}; {hint}", expected=tuple(expected.shape),
+                                          got=tuple(got.shape), hint=self.hint_text()))
+        return self._result(self.compare(got, expected, args), self.hint_text())
 
     def _result(self, ok: bool, hint: str) -> tuple[bool, str]:
-        return ok, verdict_line(self.id, self.title, ok, hint)
+        return ok, verdict_line(self.id, self.title_text(), ok, hint)
 
     def check(self, answer: Callable) -> None:
         """Print the verdict. Under nbgrader's autograder a wrong answer also raises
         ``AssertionError``, because nbgrader scores a test cell by whether it raises.
         In the grader's isolated process it prints that the grader checks it instead."""
         if os.environ.get(GRADING_ENV) == "1":
-            print(f"Exercise {self.id} {self.title}: checked by the grader")
+            print(tr("Exercise {id} {title}: checked by the grader", id=self.id, title=self.title_text()))
             return
         ok, line = self.evaluate(answer)
         print(line)
@@ -272,9 +288,10 @@ def _vae_trained_well(got, expected, args) -> bool:
 
 EXERCISES["1.3"] = Exercise(
     "1.3", "VAE training step", "01_vae", "my_vae_step",
-    f"after {VAE_STEPS} steps the held-out negative ELBO must fall below {VAE_STEP_THRESHOLD:.0f} nats: the loss is "
+    "after {steps} steps the held-out negative ELBO must fall below {threshold:.0f} nats: the loss is "
     "the batch mean of (reconstruction cross-entropy summed over pixels + KL), minimised (not maximised), and "
     "the gradients of the previous step are cleared before backward",
+    hint_fields=(("steps", VAE_STEPS), ("threshold", VAE_STEP_THRESHOLD)),
     reference=_vae_step_reference, public=lambda: (_train_digits(torch.Generator().manual_seed(0)), 0),
     hidden=lambda g: (_train_digits(g), _size(g, 1, 10_000)), run=_train_vae_steps, compare=_vae_trained_well,
     protects=("aigc_course.teaching.exercises:_vae_reference_step", "aigc_course.models.vae:elbo"))
@@ -296,8 +313,8 @@ def _choice_run(answer: Callable, args: tuple) -> torch.Tensor:
     letters = _CHOICES[int(args[0])][0]
     got = answer()
     if not isinstance(got, str) or got.strip().upper() not in tuple(letters):
-        raise ValueError(f"return one letter as a string, one of {', '.join(repr(c) for c in letters)}; "
-                         f"got {got!r}")
+        raise ValueError(tr("return one letter as a string, one of {letters}; got {got}",
+                            letters=", ".join(repr(c) for c in letters), got=repr(got)))
     return torch.tensor(letters.index(got.strip().upper()))
 
 
@@ -327,7 +344,8 @@ def check_answer(answer: Callable) -> None:
     The question is the one whose function is called ``answer.__name__`` (``my_answer_1_4`` is 1.4)."""
     found = [e for e in EXERCISES.values() if e.run is _choice_run and e.function == getattr(answer, "__name__", "")]
     if not found:
-        print(verdict_line("?", "question", False, "keep the function's name, e.g. my_answer_1_4"))
+        print(verdict_line("?", tr("question"), False,
+                           tr("keep the function's name, e.g. {example}", example="my_answer_1_4")))
         return
     found[0].check(answer)
 
@@ -470,9 +488,10 @@ def _gan_covers_modes(got, expected, args) -> bool:
 
 EXERCISES.update({e.id: e for e in (
     Exercise("2.4", "GAN training step", "02_gan", "my_gan_step",
-             f"after {GAN_STEPS} steps the generator must cover at least {GAN_MIN_MODES} of the 8 modes: D learns "
+             "after {steps} steps the generator must cover at least {modes} of the 8 modes: D learns "
              "real -> 1 and fake -> 0 on fakes cut from G's graph, then G minimises its non-saturating loss on "
              "D's logits for the same fakes; each player clears its gradients before its own backward",
+             hint_fields=(("steps", GAN_STEPS), ("modes", GAN_MIN_MODES)),
              reference=_gan_step_reference, public=lambda: (0,), hidden=lambda g: (_size(g, 1, 10_000),),
              run=_train_gan_steps, compare=_gan_covers_modes,
              protects=("aigc_course.teaching.exercises:_gan_reference_step",)),
@@ -554,7 +573,7 @@ def _letter_index_run(answer: Callable, args: tuple) -> torch.Tensor:
     letters = "ABCDE"[: int(args[0])]
     got = answer()
     if not (isinstance(got, str) and got.strip().upper() in letters):
-        raise ValueError(f"return one of the letters {', '.join(letters)} as a string")
+        raise ValueError(tr("return one of the letters {letters} as a string", letters=", ".join(letters)))
     return torch.tensor(float(letters.index(got.strip().upper())))
 
 
@@ -1166,12 +1185,12 @@ def _committed_answer(answer: Callable, args: tuple) -> torch.Tensor:
     if isinstance(value, str):
         letter = value.strip().upper()
         if len(letter) != 1 or not letter.isalpha():
-            raise ValueError(f"answer with one letter, got {value!r}")
+            raise ValueError(tr("answer with one letter, got {value}", value=repr(value)))
         return torch.tensor([float(ord(letter))], dtype=torch.float64)
     if isinstance(value, torch.Tensor):
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"answer with a letter in quotes or a number, got {type(value).__name__}")
+        raise TypeError(tr("answer with a letter in quotes or a number, got {type}", type=type(value).__name__))
     return torch.tensor([float(value)], dtype=torch.float64)
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import nbformat
 
+from aigc_course.core.i18n import tr
 from aigc_course.teaching.exercises import Exercise, exercises_for
 
 SOLUTION = ("### BEGIN SOLUTION", "### END SOLUTION")
@@ -118,7 +119,8 @@ def student_notebook(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookN
         if not (has_solution(cell.source) or any(m in cell.source for m in HINT)):
             continue
         exercise = exercise_in_cell(cell.source, name)
-        label = f"Exercise {exercise.id}: {exercise.title}" if exercise else "Exercise: your code here"
+        label = (tr("Exercise {id}: {title}", id=exercise.id, title=exercise.title_text()) if exercise
+                 else tr("Exercise: your code here"))
         cell.source = strip_solutions(cell.source, label, where)
         cell.outputs, cell.execution_count = [], None
     return nb
@@ -222,7 +224,7 @@ def hints_giving_answers(nb: nbformat.NotebookNode, name: str) -> list[str]:
         hints = [("hint block", ln) for kind, a, b in regions if kind == "hint" for ln in lines[a + 1:b]]
         exercise = exercise_in_cell(cell.source, name)
         if exercise is not None:
-            hints.append((f"verdict hint of {exercise.id}", exercise.hint))
+            hints.append((f"verdict hint of {exercise.id}", exercise.hint_text()))
         for where, hint in hints:
             line = gives_answer(hint, solution)
             if line:

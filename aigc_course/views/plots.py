@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from aigc_course.core.i18n import tr
+
 DIGIT_COLOURS = plt.get_cmap("tab10")
 
 
@@ -69,8 +71,8 @@ def save_png(array: np.ndarray, path: str | Path, scale: int = 2) -> Path:
     return path
 
 
-def latent_scatter(z, labels, title: str = "Test digits in latent space", ax=None, figsize=(6, 5)):
-    """Scatter 2-D latent codes coloured by digit label, with a legend."""
+def latent_scatter(z, labels, title: str | None = None, ax=None, figsize=(6, 5)):
+    """Scatter 2-D latent codes coloured by digit label, with a legend (default title: test digits in latent space)."""
     z = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z)
     labels = np.asarray(labels)
     if z.ndim != 2 or z.shape[1] != 2:
@@ -79,27 +81,29 @@ def latent_scatter(z, labels, title: str = "Test digits in latent space", ax=Non
     for digit in range(10):
         pts = z[labels == digit]
         ax.scatter(pts[:, 0], pts[:, 1], s=4, alpha=0.6, color=DIGIT_COLOURS(digit), label=str(digit))
-    ax.legend(title="digit", markerscale=3, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
-    ax.set(xlabel="$z_1$", ylabel="$z_2$", title=title)
+    ax.legend(title=tr("digit"), markerscale=3, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
+    ax.set(xlabel="$z_1$", ylabel="$z_2$", title=tr("Test digits in latent space") if title is None else title)
     return ax
 
 
 @torch.no_grad()
 def latent_manifold(model, n: int = 15, span: float = 3.0, ax=None, figsize=(6, 6),
-                    title: str = "Decoded digits across the latent plane"):
+                    title: str | None = None):
     """Decode an n x n grid of 2-D latents over [-span, span]^2 and show it (z_2 grows upwards)."""
     ax = _new_ax(ax, figsize)
     values = torch.linspace(-span, span, n)
     z = torch.stack(torch.meshgrid(values, values.flip(0), indexing="xy"), dim=-1).reshape(-1, 2)
     images = model.decode_mean(z.to(next(model.parameters()).device))
     ax.imshow(grid_array(images, nrow=n, pad=0), cmap="gray", extent=(-span, span, -span, span))
-    ax.set(xlabel="$z_1$", ylabel="$z_2$", title=title)
+    ax.set(xlabel="$z_1$", ylabel="$z_2$", title=tr("Decoded digits across the latent plane") if title is None else title)
     return ax
 
 
-def loss_curves(curves: dict[str, Sequence], xlabel: str = "epoch", ylabel: str = "nats per image",
-                title: str = "Training", ax=None, figsize=(6, 4)):
-    """Plot named curves; each value is a list of y values or of (x, y) pairs."""
+def loss_curves(curves: dict[str, Sequence], xlabel: str | None = None, ylabel: str | None = None,
+                title: str | None = None, ax=None, figsize=(6, 4)):
+    """Plot named curves; each value is a list of y values or of (x, y) pairs.
+
+    Labels left out read "epoch", "nats per image" and "Training" (in the current language)."""
     ax = _new_ax(ax, figsize)
     for name, values in curves.items():
         values = list(values)
@@ -108,7 +112,8 @@ def loss_curves(curves: dict[str, Sequence], xlabel: str = "epoch", ylabel: str 
         else:
             xs, ys = range(1, len(values) + 1), values
         ax.plot(xs, ys, label=name)
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.set(xlabel=tr("epoch") if xlabel is None else xlabel, ylabel=tr("nats per image") if ylabel is None else ylabel,
+           title=tr("Training") if title is None else title)
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
@@ -118,8 +123,17 @@ FAMILY_COLOURS = {"early": "tab:gray", "VAE": "tab:blue", "GAN": "tab:red", "sty
                   "autoregressive": "tab:green", "diffusion": "tab:orange"}
 
 
-def timeline(events, ax=None, figsize=(14, 4.8), title: str = "A short history of generative AI (evenly spaced, not to scale)"):
-    """Draw events (with ``year``, ``name``, ``family``) in order, evenly spaced, alternating above and below."""
+def family_label(family: str) -> str:
+    """How the timeline's legend names a family (a key of ``FAMILY_COLOURS``), in the current language."""
+    return {"early": tr("early"), "VAE": "VAE", "GAN": "GAN", "style": tr("style"),
+            "autoregressive": tr("autoregressive"), "diffusion": tr("diffusion")}.get(family, family)
+
+
+def timeline(events, ax=None, figsize=(14, 4.8), title: str | None = None):
+    """Draw events (with ``year``, ``name``, ``family``) in order, evenly spaced, alternating above and below.
+
+    Event names are shown in the current language (the message table holds each of
+    ``teaching.history.EVENTS``); the default title says the spacing is not to scale."""
     ax = _new_ax(ax, figsize)
     ax.axhline(0, color="black", lw=1)
     for i, event in enumerate(events):
@@ -127,11 +141,13 @@ def timeline(events, ax=None, figsize=(14, 4.8), title: str = "A short history o
         colour = FAMILY_COLOURS.get(event.family, "black")
         ax.plot([i, i], [0, height], color=colour, lw=1)
         ax.scatter([i], [0], color=colour, zorder=3)
-        ax.text(i, height, f"{event.name}\n{event.year}", ha="center",
+        ax.text(i, height, f"{tr(event.name)}\n{event.year}", ha="center",
                 va="bottom" if height > 0 else "top", fontsize=8, color=colour)
-    handles = [plt.Line2D([], [], color=c, marker="o", lw=0, label=f) for f, c in FAMILY_COLOURS.items()]
+    handles = [plt.Line2D([], [], color=c, marker="o", lw=0, label=family_label(f))
+               for f, c in FAMILY_COLOURS.items()]
     ax.legend(handles=handles, loc="upper left", fontsize=8, frameon=False, ncols=3)
-    ax.set(xlim=(-0.7, len(events) - 0.3), ylim=(-4.5, 5), xticks=[], yticks=[], title=title)
+    ax.set(xlim=(-0.7, len(events) - 0.3), ylim=(-4.5, 5), xticks=[], yticks=[],
+           title=tr("A short history of generative AI (evenly spaced, not to scale)") if title is None else title)
     for side in ("left", "right", "top", "bottom"):
         ax.spines[side].set_visible(False)
     return ax

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from aigc_course.core.i18n import tr
+
 log = logging.getLogger(__name__)
 
 ERROR_COLOUR = "#c44e52"
@@ -79,8 +81,8 @@ def to_pixels(z: np.ndarray, span: float, size: int) -> tuple[np.ndarray, np.nda
 def error_html(error: BaseException) -> str:
     """The status line for a failed update: a ValueError's own message (ours name the fix), else its type too."""
     text = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
-    return (f'<span class="explorer-error" style="color:{ERROR_COLOUR}">&#9888; {html.escape(text)} '
-            f"(this view was not updated; <code>explorer.last_error</code> holds the traceback)</span>")
+    note = tr("(this view was not updated; <code>explorer.last_error</code> holds the traceback)")
+    return f'<span class="explorer-error" style="color:{ERROR_COLOUR}">&#9888; {html.escape(text)} {note}</span>'
 
 
 class Explorer:
@@ -92,7 +94,7 @@ class Explorer:
     action, or None). Leave an explorer last in a cell, or ``display(explorer)``.
     """
 
-    timing_label = "draw"  # what one update does; the status line reads "<text> &nbsp; draw: 3.1 ms"
+    timing_label = "draw"  # what one update does, in English; the status line reads "<text> &nbsp; draw: 3.1 ms"
     in_seconds = False     # show times as "3.2 s" (for updates that take seconds) instead of "3.1 ms"
 
     def __init__(self) -> None:
@@ -122,6 +124,10 @@ class Explorer:
         """Call ``update`` whenever one of ``controls`` changes its value."""
         for control in controls:
             control.observe(lambda _change: self.update(), names="value")
+
+    def timing_text(self) -> str:
+        """``timing_label`` in the current language (every subclass's label is in the message table)."""
+        return tr(self.timing_label)
 
     def format_time(self, ms: float) -> str:
         return f"{ms / 1000:.1f} s" if self.in_seconds else f"{ms:.1f} ms"
@@ -154,7 +160,7 @@ class Explorer:
 
     def update(self) -> float:
         """Redraw for the controls' current values; return the time it took in milliseconds."""
-        self.last_update_ms = self._timed(self.draw, self.timing_label)
+        self.last_update_ms = self._timed(self.draw, self.timing_text())
         return self.last_update_ms
 
     def _then_update(self, change: Callable[[], None]) -> float:

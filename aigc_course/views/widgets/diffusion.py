@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from aigc_course.core.i18n import tr
 from aigc_course.models.diffusion import sample, sample_trajectory
 from aigc_course.views.widgets.base import Explorer, digit_png, grid_png
 
@@ -24,18 +25,19 @@ class TimestepScrubber(Explorer):
         super().__init__()
         self.model, self.steps = model.eval(), steps
         self.last_sample_ms = 0.0
-        self.label = w.Dropdown(options=list(range(10)), value=label, description="digit",
+        self.label = w.Dropdown(options=list(range(10)), value=label, description=tr("digit"),
                                 layout=w.Layout(width="160px"))
-        self.seed = w.BoundedIntText(value=seed, min=0, max=10_000, description="seed", layout=w.Layout(width="160px"))
-        self.step = w.IntSlider(value=0, min=0, max=steps, description="step", continuous_update=True,
+        self.seed = w.BoundedIntText(value=seed, min=0, max=10_000, description=tr("seed"),
+                                     layout=w.Layout(width="160px"))
+        self.step = w.IntSlider(value=0, min=0, max=steps, description=tr("step"), continuous_update=True,
                                 layout=w.Layout(width="420px"))
         self.x_image, self.x0_image = w.Image(format="png"), w.Image(format="png")
         for control in (self.label, self.seed):
             control.observe(lambda _: self.resample(), names="value")
         self._redraw_on(self.step)
         self._show(w.HBox([self.label, self.seed]),
-                   w.HBox([w.VBox([w.HTML("<b>x<sub>t</sub></b> (what the sampler holds)"), self.x_image]),
-                           w.VBox([w.HTML("<b>predicted x<sub>0</sub></b> (the model's guess)"), self.x0_image])]),
+                   w.HBox([w.VBox([w.HTML(tr("<b>x<sub>t</sub></b> (what the sampler holds)")), self.x_image]),
+                           w.VBox([w.HTML(tr("<b>predicted x<sub>0</sub></b> (the model's guess)")), self.x0_image])]),
                    self.step, first=self.resample)
 
     def _record(self) -> None:
@@ -56,9 +58,9 @@ class TimestepScrubber(Explorer):
         self.x_image.value = digit_png(self.trajectory.xs[i][0], 168)
         self.x0_image.value = digit_png(self.trajectory.x0s[i][0], 168)
         t = self.timesteps[i]
-        where = "final sample x<sub>0</sub>" if t < 0 else f"t = {t} of 1000"
-        return (f"step {i} of {self.steps} ({where}) &nbsp; DDIM-{self.steps} trajectory sampled in "
-                f"{self.last_sample_ms:.0f} ms")
+        where = tr("final sample x<sub>0</sub>") if t < 0 else tr("t = {t} of {T}", t=t, T=1000)
+        return tr("step {i} of {steps} ({where}) &nbsp; DDIM-{steps} trajectory sampled in {ms:.0f} ms",
+                  i=i, steps=self.steps, where=where, ms=self.last_sample_ms)
 
 
 class GuidanceExplorer(Explorer):
@@ -76,14 +78,17 @@ class GuidanceExplorer(Explorer):
 
         super().__init__()
         self.model, self.classifier, self.n, self.steps, self.seed = model.eval(), classifier.eval(), n, steps, seed
-        self.timing_label = f"DDIM-{steps} + draw"
-        self.label = w.ToggleButtons(options=list(range(10)), value=label, description="digit",
+        self.timing_label = f"DDIM-{steps} + draw"  # in English; timing_text() gives the current language
+        self.label = w.ToggleButtons(options=list(range(10)), value=label, description=tr("digit"),
                                      style={"button_width": "32px"})
-        self.guidance = w.FloatSlider(value=guidance, min=0.0, max=8.0, step=0.5, description="guidance w",
+        self.guidance = w.FloatSlider(value=guidance, min=0.0, max=8.0, step=0.5, description=tr("guidance w"),
                                       continuous_update=False, layout=w.Layout(width="420px"))
         self.image = w.Image(format="png")
         self._redraw_on(self.label, self.guidance)
         self._show(self.label, self.guidance, self.image)
+
+    def timing_text(self) -> str:
+        return tr("DDIM-{steps} + draw", steps=self.steps)
 
     @torch.no_grad()
     def render(self, label: int, guidance: float) -> tuple[torch.Tensor, float, float]:
@@ -99,6 +104,6 @@ class GuidanceExplorer(Explorer):
     def draw(self) -> str:
         images, hits, diversity = self.render(self.label.value, self.guidance.value)
         self.image.value = grid_png(images, nrow=min(self.n, 6))
-        return (f"w = {self.guidance.value:.1f}: {round(hits * self.n)} of {self.n} read as a "
-                f"{self.label.value} by the digit classifier; diversity (RMS pixel distance between "
-                f"samples) {diversity:.3f}")
+        return tr("w = {w:.1f}: {hits} of {n} read as a {digit} by the digit classifier; diversity "
+                  "(RMS pixel distance between samples) {diversity:.3f}", w=self.guidance.value,
+                  hits=round(hits * self.n), n=self.n, digit=self.label.value, diversity=diversity)

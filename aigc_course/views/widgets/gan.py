@@ -5,6 +5,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from aigc_course.core.i18n import tr
 from aigc_course.views.widgets.base import Explorer, digit_png, png_bytes, to_pixels
 
 
@@ -43,6 +44,12 @@ def toy_frame(snapshot, centres: torch.Tensor, span: float, size: int = 300,
     return canvas
 
 
+def coverage_text(coverage) -> str:
+    """A ``ModeCoverage`` as the replay's panel title reads it, in the current language."""
+    return tr("{covered}/{modes} modes covered, {quality:.0%} high-quality samples", covered=coverage.covered,
+              modes=len(coverage.counts), quality=coverage.high_quality)
+
+
 class ToyGANReplay(Explorer):
     """A step slider over the snapshots of one or more toy GAN runs, shown side by side.
 
@@ -67,17 +74,18 @@ class ToyGANReplay(Explorer):
         first = next(iter(runs.values()))
         self.centres = ring_centres(first.recipe.modes, first.recipe.radius)
         last = len(self.steps) - 1
-        self.slider = w.IntSlider(description="snapshot", min=0, max=last, value=last,
+        self.slider = w.IntSlider(description=tr("snapshot"), min=0, max=last, value=last,
                                   continuous_update=True, layout=w.Layout(width="420px"))
         self.play = w.Play(min=0, max=last, value=last, interval=150,
-                           description="play")  # jslink copies play's value to the slider: start both at the end
+                           description=tr("play"))  # jslink copies play's value to the slider: start both at the end
         w.jslink((self.play, "value"), (self.slider, "value"))
         self.images = {name: w.Image(format="png", width=size, height=size) for name in runs}
         self.titles = {name: w.HTML() for name in runs}
         self._redraw_on(self.slider)
-        legend = ("<span style='color:#7899d8'>&#9632;</span> D says fake &nbsp; "
-                  "<span style='color:#ef8c78'>&#9632;</span> D says real &nbsp; "
-                  "<span style='color:#009600'>&#9711;</span> true modes &nbsp; &#9679; generated samples")
+        legend = (f"<span style='color:#7899d8'>&#9632;</span> {tr('D says fake')} &nbsp; "
+                  f"<span style='color:#ef8c78'>&#9632;</span> {tr('D says real')} &nbsp; "
+                  f"<span style='color:#009600'>&#9711;</span> {tr('true modes')} &nbsp; &#9679; "
+                  f"{tr('generated samples')}")
         self._show(w.HBox([w.VBox([self.titles[n], self.images[n]]) for n in runs]), w.HTML(legend),
                    w.HBox([self.play, self.slider]))
 
@@ -87,8 +95,8 @@ class ToyGANReplay(Explorer):
             snap = run.snapshots[i]
             fixed = (0.0, 1.0) if run.recipe.loss != "wgan-gp" else None  # D's probability; a critic's score is free
             self.images[name].value = png_bytes(toy_frame(snap, self.centres, run.span, self.size, fixed))
-            self.titles[name].value = f"<b>{name}</b>: {snap.coverage}"
-        return f"step {self.steps[i]}"
+            self.titles[name].value = f"<b>{name}</b>: {coverage_text(snap.coverage)}"
+        return tr("step {step}", step=self.steps[i])
 
     def show(self, index: int) -> None:
         self.slider.value = index
@@ -121,17 +129,17 @@ class GANExplorer(Explorer):
         self.z_seed = self._z_for(seed)
         slider = dict(min=-span, max=span, step=0.1, value=0.0, continuous_update=True, layout=w.Layout(width="320px"))
         self.sliders = [w.FloatSlider(description=f"a{i + 1}", **slider) for i in range(directions)]
-        self.button = w.Button(description="new seed", icon="refresh")
+        self.button = w.Button(description=tr("new seed"), icon="refresh")
         self.label = None
         if getattr(model, "conditional", False):
             self.label = w.ToggleButtons(options=[str(d) for d in range(model.config.num_classes)], value="7",
-                                         description="class", style={"button_width": "28px"})
+                                         description=tr("class"), style={"button_width": "28px"})
             self._redraw_on(self.label)
         self.image = w.Image(format="png", width=size, height=size)
         self._redraw_on(*self.sliders)
         self.button.on_click(lambda _: self.new_seed())
         controls = [*self.sliders, self.button] + ([self.label] if self.label is not None else [])
-        self._show(w.HBox([w.VBox([w.HTML("<b>generated digit</b> G(z)"), self.image]), w.VBox(controls)]))
+        self._show(w.HBox([w.VBox([w.HTML(tr("<b>generated digit</b> G(z)")), self.image]), w.VBox(controls)]))
 
     def _z_for(self, seed: int) -> torch.Tensor:
         return torch.randn(1, self.model.latent_dim, generator=torch.Generator().manual_seed(seed))
@@ -157,8 +165,8 @@ class GANExplorer(Explorer):
     def draw(self) -> str:
         self.image.value = self.render()
         shown = ", ".join(f"{s.value:+.1f}" for s in self.sliders)
-        cls = f" &nbsp; class {self.label.value}" if self.label is not None else ""
-        return f"seed {self.seed} &nbsp; a = ({shown}){cls}"
+        cls = " &nbsp; " + tr("class {digit}", digit=self.label.value) if self.label is not None else ""
+        return tr("seed {seed}", seed=self.seed) + f" &nbsp; a = ({shown}){cls}"
 
     def new_seed(self) -> None:
         """Draw a fresh z_seed (seed + 1) and redraw."""

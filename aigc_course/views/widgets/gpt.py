@@ -5,6 +5,7 @@ import html
 
 import torch
 
+from aigc_course.core.i18n import tr
 from aigc_course.views.widgets.base import Explorer
 
 
@@ -51,8 +52,8 @@ class SamplingExplorer(Explorer):
         self.model, self.tokenizer, self.n_bars = model.eval(), tokenizer, n_bars
         self.generator = torch.Generator().manual_seed(seed)
         self._gen_ids: list[int] = []
-        self.prompt = w.Textarea(value=prompt, description="prompt", layout=w.Layout(width="520px", height="70px"))
-        self.temperature = w.FloatSlider(description="temperature", min=0.1, max=2.0, step=0.05, value=1.0,
+        self.prompt = w.Textarea(value=prompt, description=tr("prompt"), layout=w.Layout(width="520px", height="70px"))
+        self.temperature = w.FloatSlider(description=tr("temperature"), min=0.1, max=2.0, step=0.05, value=1.0,
                                          continuous_update=True, layout=w.Layout(width="420px"))
         self.top_k = w.IntSlider(description="top-k", min=0, max=100, value=0, continuous_update=True,
                                  layout=w.Layout(width="420px"))
@@ -60,9 +61,9 @@ class SamplingExplorer(Explorer):
                                    continuous_update=True, layout=w.Layout(width="420px"))
         for s in (self.temperature, self.top_k, self.top_p):
             s.style.description_width = "90px"
-        self.step_button = w.Button(description="Step", tooltip="sample one token and append it")
-        self.run_button = w.Button(description="Generate 20")
-        self.reset_button = w.Button(description="Reset")
+        self.step_button = w.Button(description=tr("Step"), tooltip=tr("sample one token and append it"))
+        self.run_button = w.Button(description=tr("Generate {n}", n=20))
+        self.reset_button = w.Button(description=tr("Reset"))
         self.text = w.HTML()
         self.chart = w.HTML()
         self.prompt.observe(lambda _: self.reset(), names="value")  # a new prompt starts over
@@ -96,11 +97,12 @@ class SamplingExplorer(Explorer):
         top = torch.topk(probs, min(self.n_bars, kept))
         labels = [token_label(self.tokenizer, int(i)) for i in top.indices]
         self.chart.value = probability_bars_html(labels, top.values.tolist(),
-                                                 f"next token: {kept} candidate(s) left after the filters")
+                                                 tr("next token: {kept} candidate(s) left after the filters",
+                                                    kept=kept))
         prompt, gen = html.escape(self.prompt.value), html.escape(self.tokenizer.decode(self._gen_ids))
         self.text.value = (f'<pre style="white-space:pre-wrap;width:360px;margin-left:16px">{prompt}'
                            f'<b style="color:#c44e52">{gen}</b></pre>')
-        return (f"T = {self.temperature.value:.2f}, top-k = {self.top_k.value or 'off'}, "
+        return (f"T = {self.temperature.value:.2f}, top-k = {self.top_k.value or tr('off')}, "
                 f"top-p = {self.top_p.value:.2f}")
 
     def step(self, n: int = 1) -> None:

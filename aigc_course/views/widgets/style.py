@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from aigc_course.core.i18n import tr
 from aigc_course.data.images import BUILTIN, CONTENT_NAMES, STYLE_NAMES, load_image
 from aigc_course.models.style import StyleConfig, to_uint8
 from aigc_course.train.stylize import stylize
@@ -33,20 +34,21 @@ class StyleExplorer(Explorer):
         self.device = device
         names = list(BUILTIN)
         self.content = w.Dropdown(options=[*CONTENT_NAMES, *[n for n in names if n not in CONTENT_NAMES]],
-                                  value=content, description="content")
+                                  value=content, description=tr("content"))
         self.style = w.Dropdown(options=[*STYLE_NAMES, *[n for n in names if n not in STYLE_NAMES]],
-                                value=style, description="style")
+                                value=style, description=tr("style"))
         ratio = self.config.style_weight / self.config.content_weight
-        self.ratio = w.FloatLogSlider(value=ratio, base=10, min=-2, max=4, step=0.25, description="style/content",
+        self.ratio = w.FloatLogSlider(value=ratio, base=10, min=-2, max=4, step=0.25, description=tr("style/content"),
                                       continuous_update=False, readout_format=".3g",
                                       style={"description_width": "90px"}, layout=w.Layout(width="420px"))
         self.layers = [w.Checkbox(value=n in self.config.style_layers, description=n, indent=False,
                                   layout=w.Layout(width="80px")) for n in self.LAYER_CHOICES]
-        self.preserve = w.Checkbox(value=self.config.preserve_color, description="preserve colour", indent=False)
-        self.size = w.IntSlider(value=256, min=128, max=512, step=64, description="full size",
+        self.preserve = w.Checkbox(value=self.config.preserve_color, description=tr("preserve colour"),
+                                    indent=False)
+        self.size = w.IntSlider(value=256, min=128, max=512, step=64, description=tr("full size"),
                                 continuous_update=False, style={"description_width": "90px"})
-        self.button = w.Button(description="render full size", icon="paint-brush")
-        self.progress = w.IntProgress(value=0, min=0, max=preview_steps, description="optimising",
+        self.button = w.Button(description=tr("render full size"), icon="paint-brush")
+        self.progress = w.IntProgress(value=0, min=0, max=preview_steps, description=tr("optimising"),
                                       layout=w.Layout(width="420px"))
         self.inputs = [w.Image(format="png", width=160) for _ in range(2)]
         self.result = w.Image(format="png", width=256)
@@ -54,11 +56,12 @@ class StyleExplorer(Explorer):
         self.button.on_click(lambda _: self.render_full())
         self._show(w.HBox([self.content, self.style]),
                    w.HBox([self.ratio, self.preserve]),
-                   w.HBox([w.HTML("style layers:&nbsp;"), *self.layers]),
+                   w.HBox([w.HTML(tr("style layers:") + "&nbsp;"), *self.layers]),
                    w.HBox([self.size, self.button]),
                    self.progress,
-                   w.HBox([w.VBox([w.HTML("<b>content</b>"), self.inputs[0], w.HTML("<b>style</b>"), self.inputs[1]]),
-                           w.VBox([w.HTML("<b>result</b>"), self.result])]))
+                   w.HBox([w.VBox([w.HTML(f"<b>{tr('content')}</b>"), self.inputs[0],
+                                   w.HTML(f"<b>{tr('style')}</b>"), self.inputs[1]]),
+                           w.VBox([w.HTML(f"<b>{tr('result')}</b>"), self.result])]))
 
     def current_config(self, size: int, steps: int) -> StyleConfig:
         """The StyleConfig the controls describe, at ``size`` px with ``steps`` evaluations."""
@@ -67,10 +70,11 @@ class StyleExplorer(Explorer):
                        preserve_color=bool(self.preserve.value), size=size, steps=steps)
 
     def _run(self, what: str, size: int, steps: int) -> str:
-        """Optimise an image for the current controls, show it, and return the status text."""
+        """Optimise an image for the current controls, show it, and return the status text (``what``: its
+        first word, already in the current language)."""
         config = self.current_config(size, steps)
         if not config.style_layers:
-            raise ValueError("choose at least one style layer")
+            raise ValueError(tr("choose at least one style layer"))
         self.progress.max, self.progress.value = steps, 0
         self.progress.bar_style = "info"
 
@@ -84,17 +88,19 @@ class StyleExplorer(Explorer):
         self.inputs[1].value = png_bytes(to_uint8(load_image(self.style.value, 160)))
         self.result.value = png_bytes(to_uint8(result.image))
         h, w = result.image.shape[-2:]
-        return f"{what} {w}x{h}, {len(result.history)} L-BFGS evaluations, loss {result.final_loss:.4g}"
+        return tr("{what} {w}x{h}, {n} L-BFGS evaluations, loss {loss:.4g}", what=what, w=w, h=h,
+                  n=len(result.history), loss=result.final_loss)
 
     def draw(self) -> str:
         """Run the fast preview for the current controls."""
-        return self._run("preview", self.preview_size, self.preview_steps)
+        return self._run(tr("preview"), self.preview_size, self.preview_steps)
 
     def render_full(self) -> float:
         """Render the current settings at the size slider's value; return seconds (0 if it failed)."""
         self.button.disabled = True
         try:
-            ms = self._timed(lambda: self._run("full size", int(self.size.value), self.full_steps), "render")
+            ms = self._timed(lambda: self._run(tr("full size"), int(self.size.value), self.full_steps),
+                             tr("render"))
         finally:
             self.button.disabled = False
         return 0.0 if self.last_error is not None else ms / 1000

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from aigc_course.core.i18n import tr
 from aigc_course.views.plots import DIGIT_COLOURS
 from aigc_course.views.widgets.base import Explorer, digit_png, png_bytes, to_pixels
 
@@ -56,9 +57,9 @@ class LatentExplorer(Explorer):
         self._redraw_on(self.z1, self.z2)
         key = " ".join(f'<span style="color:{_hex(DIGIT_COLOURS(d))}">&#9632;{d}</span>' for d in range(10))
         self._show(
-            w.HBox([w.VBox([w.HTML("<b>latent plane</b> (test digits, coloured by label)"), self.map_image,
+            w.HBox([w.VBox([w.HTML(tr("<b>latent plane</b> (test digits, coloured by label)")), self.map_image,
                             w.HTML(key)]),
-                    w.VBox([w.HTML("<b>decoder output</b> for this z"), self.digit_image])]),
+                    w.VBox([w.HTML(tr("<b>decoder output</b> for this z")), self.digit_image])]),
             self.z1, self.z2)
 
     @torch.no_grad()
@@ -102,9 +103,9 @@ class InterpolationExplorer(Explorer):
         self.ends = [w.Image(value=digit_png(x, 112), format="png") for x in (a, b)]
         self.middle = w.Image(format="png")
         self._redraw_on(self.t)
-        self._show(w.HBox([w.VBox([w.HTML("start"), self.ends[0]]),
-                           w.VBox([w.HTML("decoded z(t)"), self.middle]),
-                           w.VBox([w.HTML("end"), self.ends[1]])]), self.t)
+        self._show(w.HBox([w.VBox([w.HTML(tr("start")), self.ends[0]]),
+                           w.VBox([w.HTML(tr("decoded z(t)")), self.middle]),
+                           w.VBox([w.HTML(tr("end")), self.ends[1]])]), self.t)
 
     @torch.no_grad()
     def draw(self) -> str:
