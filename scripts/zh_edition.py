@@ -398,7 +398,8 @@ def build(lesson: Path) -> Path:
     nb.metadata["language_info"] = nb.metadata.get("language_info", {})
     nb.metadata["aigc_edition"] = {"language": "zh-CN", "source": f"../{lesson.name}"}
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    (ZH_NOTEBOOKS / "rise.css").write_text((NOTEBOOKS / "rise.css").read_text())  # RISE's slide style, next to the lessons
+    if (NOTEBOOKS / "rise.css").exists():  # RISE's slide style, next to the lessons
+        (ZH_NOTEBOOKS / "rise.css").write_text((NOTEBOOKS / "rise.css").read_text())
     nbformat.write(nb, out_path)
     return out_path
 
