@@ -50,7 +50,7 @@ zh: setup                  ## rebuild the Chinese notebooks (notebooks/zh/) from
 
 test: setup $(if $(shell command -v npm),$(NODE_STAMP))  ## set up (first time) and run every test, with the network switched off where possible
 	@if [ "$$CI" = "true" ]; then scripts/ensure_chromium; fi
-	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/offline $(BIN)/python -m pytest
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/offline $(BIN)/python -m pytest -n 2  # two workers: see conftest.py
 
 e2e: setup                 ## browser tests only: JupyterLab + headless Chromium (screenshots, latency.json in artifacts/e2e/)
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/offline $(BIN)/python -m pytest tests/e2e -v -s
