@@ -32,8 +32,10 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from aigc_course.teaching import reuse, sandbox, wire
 from aigc_course.teaching.exercises import EXERCISES, Exercise, exercises_for
@@ -354,6 +356,20 @@ def find_submissions(folder: Path) -> list[tuple[str, Path]]:
     return [(learner, p) for learner, p in found if ".ipynb_checkpoints" not in p.parts]
 
 
+@contextmanager
+def grading_run(settings: Settings, seed: int | None = None) -> Iterator[Run]:
+    """One grading run: its seed (drawn fresh when None) and the stubbed package, removed afterwards."""
+    stub_root = Path(tempfile.mkdtemp(prefix="aigc-stubs-"))
+    try:
+        sandbox.build_stub_package(all_references(), stub_root)
+        for path in stub_root.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        stub_root.chmod(0o755)
+        yield Run(seed if seed is not None else secrets.randbits(62), stub_root, settings)
+    finally:
+        shutil.rmtree(stub_root, ignore_errors=True)
+
+
 def grade_folder(folder: Path, out: Path, cell_timeout: int = 60, notebook_timeout: int = 600,
                  memory_mb: int = 8192, progress: bool = True, jobs: int = 1, seed: int | None = None,
                  settings: Settings | None = None) -> list[GradeRow]:
@@ -367,13 +383,7 @@ def grade_folder(folder: Path, out: Path, cell_timeout: int = 60, notebook_timeo
     settings = settings or Settings(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
                                     memory_mb=memory_mb)
     submissions = find_submissions(Path(folder))
-    stub_root = Path(tempfile.mkdtemp(prefix="aigc-stubs-"))
-    try:
-        sandbox.build_stub_package(all_references(), stub_root)
-        for path in stub_root.rglob("*"):
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        stub_root.chmod(0o755)
-        run = Run(seed if seed is not None else secrets.randbits(62), stub_root, settings)
+    with grading_run(settings, seed) as run:
         slots: queue.Queue[int] = queue.Queue()
         for slot in range(max(jobs, 1)):
             slots.put(slot)
@@ -388,8 +398,6 @@ def grade_folder(folder: Path, out: Path, cell_timeout: int = 60, notebook_timeo
         with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
             rows = list(tqdm(pool.map(one, submissions), total=len(submissions), desc="grading",
                              unit="notebook", disable=not progress))
-    finally:
-        shutil.rmtree(stub_root, ignore_errors=True)
     write_report(rows, Path(out), footer=f"Isolation: {sandbox.jail_mode()}; hidden inputs from a seed "
                                          f"drawn for this run; {settings.draws} hidden draws per exercise.")
     return rows

@@ -1,0 +1,211 @@
+"""nbgrader end to end on the exercises of lesson 01: its scores agree with the course's own grader.
+
+One course directory (``build_course``), ``generate_assignment``, ``release_assignment``; three
+learners fetch it, fill the solution cells and submit through nbgrader's exchange: ann (right
+answers), ben (wrong answers) and mallory (hostile). ``collect``, then ``autograde`` twice:
+
+* judge ``"course"`` (the course's configuration): the gradebook must equal the course grader's
+  scores on the same notebooks (``grade_folder``, run independently), exercise by exercise;
+* judge ``"kernel"`` (nbgrader's own in-kernel grading, for the record): right and wrong agree
+  with the course grader; mallory's kernel patches the check and writes to ``gradebook.db``, so
+  nbgrader's own grading gives points nobody earned. The asserted numbers say exactly which.
+
+Then ``generate_feedback``. Everything runs through nbgrader's Python API in this process (its
+CLI costs several seconds per command just to start here).
+"""
+import json
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytest.importorskip("nbgrader")
+
+from aigc_course.teaching import grader  # noqa: E402
+from aigc_course.teaching.nbgrader_course import build_course, configure  # noqa: E402
+
+ASSIGNMENT = "01_vae"
+IDS = ("1.1", "1.2", "1.3", "1.4", "1.5")
+DRAWS = 1  # hidden draws per exercise (the default 3 triples 1.3's training runs), the same on both sides
+TIMEOUT = 20  # seconds per cell / per graded call; mallory's endless loop costs this once per grading
+VAE_STEP = ("    mu, logvar = model.encode(x)\n    logits = model.decode(mu + torch.exp(0.5 * logvar) * eps)\n"
+            "    rec = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction='none')\n"
+            "    loss = (rec.flatten(1).sum(1) + 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(-1)).mean()\n"
+            "    ZERO\n    loss.backward()\n    optimizer.step()\n    return loss.detach()")
+SIGNATURES = {"my_reparameterize": "mu, logvar, eps", "my_kl": "mu, logvar", "my_vae_step": "model, optimizer, x, eps",
+              "my_answer_1_4": "", "my_answer_1_5": ""}
+RIGHT = {"my_reparameterize": "    return mu + torch.exp(0.5 * logvar) * eps",
+         "my_kl": "    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=-1)",
+         "my_vae_step": VAE_STEP.replace("ZERO", "optimizer.zero_grad()"),
+         "my_answer_1_4": "    return 'B'", "my_answer_1_5": "    return 'C'"}
+WRONG = {"my_reparameterize": "    return mu + torch.exp(logvar) * eps",
+         "my_kl": "    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)",
+         "my_vae_step": VAE_STEP.replace("ZERO", "loss = -loss  # ascends the loss"),
+         "my_answer_1_4": "    return 'A'", "my_answer_1_5": "    return 'B'"}
+# Every answer of mallory is wrong; each solution cell tries something else.
+FIND_COURSE = ("import pathlib\nhere = pathlib.Path.cwd().resolve()\n"
+               "course = next((p for p in (here, *here.parents) if (p / 'gradebook.db').exists()), None)\n")
+HOSTILE = {
+    # 1.1: read the teacher's solution from source/ and run it
+    "my_reparameterize": "    return mu\n" + FIND_COURSE + (
+        "if course is not None:\n"
+        "    import json\n"
+        "    teacher = json.loads((course / 'source' / '01_vae' / '01_vae.ipynb').read_text())\n"
+        "    exec(next(''.join(c['source']) for c in teacher['cells'] if 'def my_reparameterize' in ''.join(c['source'])))\n"),
+    # 1.2: make every check print 'correct' (and never raise)
+    "my_kl": "    return mu\nimport aigc_course.teaching.exercises as ex\n"
+             "ex.Exercise.check = lambda self, answer: print(f'Exercise {self.id} {self.title}: correct')",
+    # 1.3: 10 MB of output
+    "my_vae_step": "    return torch.tensor(0.0)\nimport sys\nsys.stdout.write('spam ' * 2_000_000 + '\\n')",
+    # 1.4: give every grade in the gradebook full marks by hand (a manual score overrides the autograder's)
+    "my_answer_1_4": "    return 'A'\n" + FIND_COURSE + (
+        "if course is not None:\n"
+        "    import sqlite3\n"
+        "    db = sqlite3.connect(course / 'gradebook.db')\n"
+        "    db.execute('UPDATE grade SET manual_score = 1'); db.commit()\n"),
+    # 1.5: never return
+    "my_answer_1_5": "    while True:\n        pass",
+}
+
+
+def fill(released: Path, bodies: dict[str, str], out: Path) -> None:
+    """A learner's work: each solution cell's `raise NotImplementedError()` replaced by ``bodies``."""
+    nb = nbformat.read(released, as_version=4)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            name = next(n for n in bodies if f"def {n}(" in cell.source)
+            cell.source = f"import torch\n\ndef {name}({SIGNATURES[name]}):\n{bodies[name]}"
+    nbformat.write(nb, out)
+
+
+def api_for(root: Path, judge: str):
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+
+    c = Config()
+    configure(c, root, judge=judge, cell_timeout=TIMEOUT)
+    c.Exchange.cache = str(root / "cache")
+    c.CourseJudge.slot = 7  # the independent course-grader run uses slot 0
+    c.CourseJudge.draws = DRAWS
+    return NbGraderAPI(coursedir=CourseDirectory(config=c), config=c)
+
+
+def as_learner(api, app_name: str, student: str, home: Path):
+    from nbgrader.coursedir import CourseDirectory
+
+    coursedir = CourseDirectory(config=api.config, assignment_id=ASSIGNMENT, student_id=student)
+    app = getattr(api.exchange, app_name)(coursedir=coursedir, authenticator=api.authenticator, config=api.config)
+    app.assignment_dir = str(home)
+    app.start()
+
+
+def gradebook_scores(api) -> dict[str, dict[str, float]]:
+    """{student: {exercise id: points}} from nbgrader's gradebook (its ``score``: manual if set, else auto)."""
+    scores = {}
+    with api.gradebook as gb:
+        for student in ("ann", "ben", "mallory"):
+            nb = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, student)
+            scores[student] = {g.name.split("_check")[0][2:].replace("_", "."): g.score
+                               for g in nb.grades if g.name.endswith("_check")}
+    return scores
+
+
+def check(result: dict, what: str) -> None:
+    assert result["success"], f"{what}: {result.get('error')}\n{result.get('log', '')[-3000:]}"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="nbgrader's exchange needs a POSIX file system")
+def test_nbgrader_and_the_course_grader_agree(tmp_path, monkeypatch):
+    timings = {}
+    start = time.perf_counter()
+    course = tmp_path / "course"
+    build_course(course, [ASSIGNMENT])
+    monkeypatch.chdir(course)
+    bin_dir = str(Path(sys.executable).parent)  # nbgrader calls `alembic` from the same environment
+    monkeypatch.setenv("PATH", bin_dir + ":" + __import__("os").environ.get("PATH", ""))
+    (course / "exchange").mkdir()
+    (course / "exchange").chmod(0o777)  # nbgrader's exchange is shared by every learner
+    api = api_for(course, "course")
+    check(api.generate_assignment(ASSIGNMENT), "generate_assignment")
+    released = course / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    text = released.read_text()
+    assert "BEGIN SOLUTION" not in text and "torch.exp(0.5 * logvar) * eps" not in text
+    check(api.release_assignment(ASSIGNMENT), "release_assignment")
+
+    learners = {"ann": RIGHT, "ben": WRONG, "mallory": HOSTILE}
+    for student, bodies in learners.items():
+        home = tmp_path / "home" / student
+        home.mkdir(parents=True)
+        as_learner(api, "FetchAssignment", student, home)
+        fetched = home / "aigc" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+        fill(fetched, bodies, fetched)
+        as_learner(api, "Submit", student, home)
+    check(api.collect(ASSIGNMENT), "collect")
+    submitted = {s: course / "submitted" / s / ASSIGNMENT / f"{ASSIGNMENT}.ipynb" for s in learners}
+    assert all(p.exists() for p in submitted.values()), sorted(course.rglob("*.ipynb"))
+    timings["build, release, fetch, submit, collect"] = time.perf_counter() - start
+
+    # The course's own grader on the same three notebooks, in a thread (it waits mostly on its sandbox).
+    folder = tmp_path / "for_grader"
+    for student, path in submitted.items():
+        (folder / student).mkdir(parents=True)
+        shutil.copy(path, folder / student / path.name)
+    rows = {}
+
+    def course_grader():
+        t0 = time.perf_counter()
+        settings = grader.Settings(cell_timeout=TIMEOUT, notebook_timeout=300, draws=DRAWS)
+        for row in grader.grade_folder(folder, tmp_path / "report", settings=settings, progress=False):
+            rows[row.learner] = row
+        timings["course grader (3 learners)"] = time.perf_counter() - t0
+
+    thread = threading.Thread(target=course_grader)
+    thread.start()
+    t0 = time.perf_counter()
+    for student in learners:
+        check(api.autograde(ASSIGNMENT, student), f"autograde {student} (judge: course)")
+    timings["nbgrader autograde, judge course (3 learners)"] = time.perf_counter() - t0
+    judged = gradebook_scores(api)
+    t0 = time.perf_counter()
+    check(api.generate_feedback(ASSIGNMENT), "generate_feedback")
+    timings["nbgrader generate_feedback (3 learners)"] = time.perf_counter() - t0
+    thread.join(timeout=600)
+    assert set(rows) == set(learners), rows
+
+    # 1) The course grader's own results (what is fair) ...
+    expected = {"ann": dict.fromkeys(IDS, True), "ben": dict.fromkeys(IDS, False),
+                "mallory": dict.fromkeys(IDS, False)}
+    assert {s: r.results for s, r in rows.items()} == expected, {s: r.errors for s, r in rows.items()}
+    assert any("all exercises 0" in e and "exec" in e for e in rows["mallory"].errors), rows["mallory"].errors
+    # 2) ... and nbgrader's gradebook with the course judge: the same, exercise by exercise.
+    assert judged == {s: {i: float(ok) for i, ok in r.results.items()} for s, r in rows.items()}
+    # mallory's code never ran where it could reach the gradebook: no manual scores anywhere
+    with api.gradebook as gb:
+        assert [g.manual_score for g in gb.db.query(__import__("nbgrader.api", fromlist=["Grade"]).Grade)
+                if g.manual_score is not None] == []
+    feedback = {s: (course / "feedback" / s / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text() for s in learners}
+    assert "Exercise 1.2 KL divergence: correct (course grader, hidden inputs)" in feedback["ann"]
+    assert "Exercise 1.2 KL divergence: not yet (course grader)" in feedback["ben"]
+    assert "expected shape (5,)" in feedback["ben"]
+    assert "Score: 5.0 / 5.0" in feedback["ann"] or "5.0 / 5.0" in feedback["ann"]
+
+    # 3) nbgrader's own in-kernel grading, for the record (same submissions, autograded again).
+    api = api_for(course, "kernel")
+    t0 = time.perf_counter()
+    for student in learners:
+        check(api.autograde(ASSIGNMENT, student), f"autograde {student} (judge: kernel)")
+    timings["nbgrader autograde, judge kernel (3 learners)"] = time.perf_counter() - t0
+    kernel = gradebook_scores(api)
+    assert kernel["ann"] == dict.fromkeys(IDS, 1.0)
+    # mallory ran after ann and ben, in a kernel that could open gradebook.db: every grade stored then,
+    # ann's, ben's and its own, got a manual score of 1, and its patched check passed everything else.
+    assert kernel["ben"] == dict.fromkeys(IDS, 1.0) and kernel["mallory"] == dict.fromkeys(IDS, 1.0)
+    timings["total"] = time.perf_counter() - start
+    (tmp_path / "timings.json").write_text(json.dumps(timings, indent=1))
+    print("\nnbgrader pipeline timings (s):", json.dumps({k: round(v, 1) for k, v in timings.items()}))
