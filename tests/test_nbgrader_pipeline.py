@@ -6,9 +6,11 @@ answers), ben (wrong answers) and mallory (hostile). ``collect``, then ``autogra
 
 * judge ``"course"`` (the course's configuration): the gradebook must equal the course grader's
   scores on the same notebooks (``grade_folder``, run independently), exercise by exercise;
-* judge ``"kernel"`` (nbgrader's own in-kernel grading, for the record): right and wrong agree
-  with the course grader; mallory's kernel patches the check and writes to ``gradebook.db``, so
-  nbgrader's own grading gives points nobody earned. The asserted numbers say exactly which.
+* judge ``"kernel"`` (nbgrader's own in-kernel grading, for the record), mallory only: its kernel
+  runs the teacher's solution read from ``source/``, patches the check and writes to
+  ``gradebook.db``, so nbgrader's own grading gives points nobody earned, to mallory and to ben.
+  (Right and wrong answers agree in that mode too: a check raises under nbgrader's autograde
+  when the answer is wrong, ``tests/test_exercises.py``.)
 
 Then ``generate_feedback``. Everything runs through nbgrader's Python API in this process (its
 CLI costs several seconds per command just to start here).
@@ -59,8 +61,8 @@ HOSTILE = {
     # 1.2: make every check print 'correct' (and never raise)
     "my_kl": "    return mu\nimport aigc_course.teaching.exercises as ex\n"
              "ex.Exercise.check = lambda self, answer: print(f'Exercise {self.id} {self.title}: correct')",
-    # 1.3: 10 MB of output
-    "my_vae_step": "    return torch.tensor(0.0)\nimport sys\nsys.stdout.write('spam ' * 2_000_000 + '\\n')",
+    # 1.3: 10 MB of output, two million lines
+    "my_vae_step": "    return torch.tensor(0.0)\nimport sys\nsys.stdout.write('spam\\n' * 2_000_000)",
     # 1.4: give every grade in the gradebook full marks by hand (a manual score overrides the autograder's)
     "my_answer_1_4": "    return 'A'\n" + FIND_COURSE + (
         "if course is not None:\n"
@@ -164,6 +166,7 @@ def test_nbgrader_and_the_course_grader_agree(tmp_path, monkeypatch):
         for row in grader.grade_folder(folder, tmp_path / "report", settings=settings, progress=False):
             rows[row.learner] = row
         timings["course grader (3 learners)"] = time.perf_counter() - t0
+        timings.update({f"course grader: {r.learner}": r.seconds for r in rows.values()})
 
     thread = threading.Thread(target=course_grader)
     thread.start()
@@ -195,17 +198,76 @@ def test_nbgrader_and_the_course_grader_agree(tmp_path, monkeypatch):
     assert "expected shape (5,)" in feedback["ben"]
     assert "Score: 5.0 / 5.0" in feedback["ann"] or "5.0 / 5.0" in feedback["ann"]
 
-    # 3) nbgrader's own in-kernel grading, for the record (same submissions, autograded again).
+    # 3) nbgrader's own in-kernel grading, for the record: mallory's submission autograded again, now in a
+    # Jupyter kernel (ann's and ben's grades stay as the course judge gave them). Its patched check passes
+    # 1.2 to 1.5 and it runs the teacher's 1.1 from source/; its gradebook write gives every grade stored so
+    # far (ann's, ben's and its own) a manual score of 1, and a manual score overrides the autograder's.
     api = api_for(course, "kernel")
     t0 = time.perf_counter()
-    for student in learners:
-        check(api.autograde(ASSIGNMENT, student), f"autograde {student} (judge: kernel)")
-    timings["nbgrader autograde, judge kernel (3 learners)"] = time.perf_counter() - t0
+    check(api.autograde(ASSIGNMENT, "mallory"), "autograde mallory (judge: kernel)")
+    timings["nbgrader autograde, judge kernel (mallory)"] = time.perf_counter() - t0
     kernel = gradebook_scores(api)
-    assert kernel["ann"] == dict.fromkeys(IDS, 1.0)
-    # mallory ran after ann and ben, in a kernel that could open gradebook.db: every grade stored then,
-    # ann's, ben's and its own, got a manual score of 1, and its patched check passed everything else.
-    assert kernel["ben"] == dict.fromkeys(IDS, 1.0) and kernel["mallory"] == dict.fromkeys(IDS, 1.0)
+    assert kernel == {s: dict.fromkeys(IDS, 1.0) for s in learners}, kernel
+    with api.gradebook as gb:
+        auto = {g.name: g.auto_score for g in gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, "mallory").grades
+                if g.name.endswith("_check")}
+    assert auto == {f"ex1_{k}_check": 1.0 for k in range(1, 6)}  # even without the gradebook write
+    autograded = (course / "autograded" / "mallory" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text()
+    assert "... Output truncated ..." in autograded and len(autograded) < 100_000  # LimitOutput: 200 lines kept
     timings["total"] = time.perf_counter() - start
     (tmp_path / "timings.json").write_text(json.dumps(timings, indent=1))
     print("\nnbgrader pipeline timings (s):", json.dumps({k: round(v, 1) for k, v in timings.items()}))
+
+
+# ------------------------------------------------------------------ the course directory, without running nbgrader
+
+LESSONS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9]*.ipynb"))
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_exercise_sheet_of_each_lesson(lesson, tmp_path):
+    """Every exercise of the lesson, in lesson order: statement, solution cell, check cell (1 point)."""
+    source = build_course(tmp_path, [lesson])[0]
+    sheet = nbformat.read(source, as_version=4)
+    meta = [c.metadata["nbgrader"] for c in sheet.cells if "nbgrader" in c.metadata]
+    lesson_nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / f"{lesson}.ipynb", as_version=4)
+    in_lesson = [c.metadata["nbgrader"]["grade_id"] for c in lesson_nb.cells if "nbgrader" in c.metadata]
+    assert [m["grade_id"] for m in meta] == in_lesson and len(in_lesson) >= 6  # >= 3 exercises, 2 cells each
+    ids = {g.split("_solution")[0] for g in in_lesson if g.endswith("_solution")}
+    assert all(m["points"] == 1 for m in meta if m["grade"])
+    code = [c.source for c in sheet.cells if c.cell_type == "code"]
+    assert all("### BEGIN HINT" not in s for s in code)
+    assert sum(s.count("### BEGIN SOLUTION") for s in code) == len(ids)
+    imports = code[0].splitlines()
+    assert imports and all(line.startswith(("import ", "from ")) for line in imports)
+    assert "import matplotlib.pyplot as plt" not in imports  # only what the exercise cells use
+    assert len({c.id for c in sheet.cells}) == len(sheet.cells)
+    assert nbformat.validate(sheet) is None
+
+
+def test_course_directory_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no lesson '99_x': use a notebook path or one of 00_welcome"):
+        build_course(tmp_path, ["99_x"])
+    with pytest.raises(ValueError, match="course id 'my course'"):
+        build_course(tmp_path, ["01_vae"], course_id="my course")
+    plain = tmp_path / "08_notes.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), plain)
+    with pytest.raises(ValueError, match="08_notes: no exercises found"):
+        build_course(tmp_path, [plain])
+    from traitlets.config import Config
+    with pytest.raises(ValueError, match="judge 'pytest': use one of course, kernel"):
+        configure(Config(), tmp_path, judge="pytest")
+
+
+def test_configure_swaps_only_the_execute_step(tmp_path):
+    from nbgrader.converters.autograde import Autograde
+    from traitlets.config import Config
+
+    kernel, course = Config(), Config()
+    configure(kernel, tmp_path, judge="kernel")
+    configure(course, tmp_path, judge="course", seed=5)
+    assert "autograde_preprocessors" not in kernel.Autograde  # nbgrader's own steps
+    names = [p if isinstance(p, str) else p.__name__ for p in course.Autograde.autograde_preprocessors]
+    stock = [p.__name__ for p in Autograde.class_traits()["autograde_preprocessors"].default()]
+    assert names == ["aigc_course.teaching.nbgrader_judge.CourseJudge" if n == "Execute" else n for n in stock]
+    assert course.CourseJudge.seed == 5 and course.CourseDirectory.db_url == f"sqlite:///{tmp_path}/gradebook.db"
