@@ -245,6 +245,15 @@ def test_exercise_sheet_of_each_lesson(lesson, tmp_path):
     assert nbformat.validate(sheet) is None
 
 
+def test_full_lesson_assignment(tmp_path):
+    source = build_course(tmp_path, ["01_vae"], full=True)[0]
+    lesson = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / "01_vae.ipynb", as_version=4)
+    full = nbformat.read(source, as_version=4)
+    assert [c.source for c in full.cells] == [c.source for c in lesson.cells]
+    assert [c.metadata.get("nbgrader") for c in full.cells] == [c.metadata.get("nbgrader") for c in lesson.cells]
+    assert "judge=os.environ.get(\"AIGC_NBGRADER_JUDGE\", \"course\")" in (tmp_path / "nbgrader_config.py").read_text()
+
+
 def test_course_directory_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no lesson '99_x': use a notebook path or one of 00_welcome"):
         build_course(tmp_path, ["99_x"])
