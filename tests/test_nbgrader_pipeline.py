@@ -32,6 +32,7 @@ from aigc_course.teaching.nbgrader_course import build_course, configure  # noqa
 
 ASSIGNMENT = "01_vae"
 IDS = ("1.1", "1.2", "1.3", "1.4", "1.5")
+SEED = 20261201  # the same hidden inputs on both sides, so even a borderline answer gets one verdict
 DRAWS = 1  # hidden draws per exercise (the default 3 triples 1.3's training runs), the same on both sides
 TIMEOUT = 20  # seconds per cell / per graded call; mallory's endless loop costs this once per grading
 VAE_STEP = ("    mu, logvar = model.encode(x)\n    logits = model.decode(mu + torch.exp(0.5 * logvar) * eps)\n"
@@ -91,7 +92,7 @@ def api_for(root: Path, judge: str):
     from traitlets.config import Config
 
     c = Config()
-    configure(c, root, judge=judge, cell_timeout=TIMEOUT)
+    configure(c, root, judge=judge, cell_timeout=TIMEOUT, seed=SEED)
     c.Exchange.cache = str(root / "cache")
     c.CourseJudge.slot = 7  # the independent course-grader run uses slot 0
     c.CourseJudge.draws = DRAWS
@@ -163,7 +164,7 @@ def test_nbgrader_and_the_course_grader_agree(tmp_path, monkeypatch):
     def course_grader():
         t0 = time.perf_counter()
         settings = grader.Settings(cell_timeout=TIMEOUT, notebook_timeout=300, draws=DRAWS)
-        for row in grader.grade_folder(folder, tmp_path / "report", settings=settings, progress=False):
+        for row in grader.grade_folder(folder, tmp_path / "report", settings=settings, progress=False, seed=SEED):
             rows[row.learner] = row
         timings["course grader (3 learners)"] = time.perf_counter() - t0
         timings.update({f"course grader: {r.learner}": r.seconds for r in rows.values()})

@@ -42,6 +42,9 @@ from aigc_course.teaching.exercises import EXERCISES, Exercise, exercises_for
 from aigc_course.teaching.student import _checked_exercise, read_notebook, student_notebook
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+# ast.parse in two threads at once can fail on CPython 3.11 with "SystemError: AST constructor recursion
+# depth mismatch" (the AST builder's depth counter is shared; python/cpython#106905): parse one at a time.
+AST_LOCK = threading.Lock()
 STARTUP_SECONDS = 90  # the worker's Python + torch import before cell 0, on a loaded 2-core machine
 
 
@@ -147,7 +150,8 @@ def _grade(path: Path, row: GradeRow, run: Run, slot: int) -> None:
         if not any(_checked_exercise(source, name) is exercise for source in code):
             row.errors.append(f"check cell for exercise {exercise.id} is missing or was changed")
     lesson = _lesson_cells(name)
-    reused, dynamic = reuse.scan([s for s in code if "".join(s.split()) not in lesson], exercises)
+    with AST_LOCK:
+        reused, dynamic = reuse.scan([s for s in code if "".join(s.split()) not in lesson], exercises)
     calls = []
     for exercise in exercises:
         inputs, _ = run.cases(exercise)
@@ -361,7 +365,8 @@ def grading_run(settings: Settings, seed: int | None = None) -> Iterator[Run]:
     """One grading run: its seed (drawn fresh when None) and the stubbed package, removed afterwards."""
     stub_root = Path(tempfile.mkdtemp(prefix="aigc-stubs-"))
     try:
-        sandbox.build_stub_package(all_references(), stub_root)
+        with AST_LOCK:
+            sandbox.build_stub_package(all_references(), stub_root)
         for path in stub_root.rglob("*"):
             path.chmod(0o755 if path.is_dir() else 0o644)
         stub_root.chmod(0o755)

@@ -26,8 +26,8 @@ Two ways to score (``configure(c, judge=...)``, or ``AIGC_NBGRADER_JUDGE`` in th
 * ``"kernel"``: nbgrader's own way: run the notebook in a Jupyter kernel as the grading user and
   give a test cell its point when it does not raise. The check cells then judge the public inputs
   only, inside the learner's process: a submission that patches the check (or writes to
-  ``gradebook.db``, which that process can open) gets points it did not earn. nbgrader's
-  documentation says so ("nbgrader ... will run arbitrary code"; sandbox the grading account).
+  ``gradebook.db``, which that process can open) gets points it did not earn. nbgrader's FAQ
+  says so: "Does nbgrader protect against unsafe code? Not yet" (jupyter/nbgrader issue #483).
   ``tests/test_nbgrader_pipeline.py`` shows both on the same three submissions.
 """
 from __future__ import annotations
@@ -177,7 +177,9 @@ def configure(c, root: str | Path, course_id: str = "aigc", judge: str = "course
 
     ``cell_timeout``: seconds per cell, for nbgrader's kernel (``Execute.timeout``) and for the
     course grader (per cell and per call of a graded function). ``seed`` fixes the course grader's
-    hidden inputs (default: a fresh seed for each submission).
+    hidden inputs (default: a fresh seed for each submission); give ``python -m aigc_course grade
+    --seed`` the same one and the two agree on every submission, even one that is right on some
+    hidden inputs and wrong on others.
     """
     if judge not in JUDGES:
         raise ValueError(f"judge {judge!r}: use one of {', '.join(JUDGES)}")
