@@ -5,11 +5,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lab lab-zh zh test test-fast e2e screenshots notebooks bench check clean slides
+.PHONY: setup lab lab-zh zh test test-fast e2e screenshots notebooks bench check clean slides hub hub-user
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml requirements/lock.txt
+$(STAMP): pyproject.toml requirements/lock.txt classroom/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -e '.[dev,ref,teach]'
@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml requirements/lock.txt
 	@# extensions (widgets, notebook, nbgrader: console errors, nothing gained); keep them out of the slideshow only
 	@mkdir -p $(VENV)/etc/jupyter
 	@echo '{"RiseApp": {"labextensions_path": [], "extra_labextensions_path": []}}' > $(VENV)/etc/jupyter/jupyter_rise_config.json
+	@# the classroom hub's proxy (npm configurable-http-proxy, pinned in classroom/package-lock.json)
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix classroom --no-audit --no-fund --loglevel=error; \
+	  else echo "npm not found: 'make hub' and its test need Node.js >= 20 (apt-get install nodejs npm)"; fi
 	$(BIN)/python -m aigc_course assets --verify
 	touch $(STAMP)
 
@@ -70,6 +73,17 @@ notebooks: setup           ## re-execute every lesson and appendix (A*) notebook
 	$(MAKE) --no-print-directory zh   # the Chinese edition inherits the new slide metadata
 	for nb in notebooks/zh/[0-9A]*.ipynb; do $(EXECUTE); done
 	$(BIN)/python scripts/tidy_notebooks.py notebooks/zh/[0-9A]*.ipynb
+
+HUB_STATE ?= classroom/state
+
+hub: setup                 ## the classroom server: JupyterHub on this machine (see classroom/README.md)
+	@test -x classroom/node_modules/.bin/configurable-http-proxy || npm ci --prefix classroom --no-audit --no-fund
+	$(BIN)/python -m aigc_course student --out $(HUB_STATE)/learner_notebooks
+	@test -s $(HUB_STATE)/passwords || echo "no learners yet: make hub-user NAME=ann (one per learner)"
+	CLASSROOM_STATE="$(CURDIR)/$(HUB_STATE)" PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyterhub -f classroom/jupyterhub_config.py
+
+hub-user: setup            ## add a learner to the hub (or set a new password): make hub-user NAME=ann
+	$(BIN)/python classroom/classroom_hub.py --file $(HUB_STATE)/passwords add $(NAME)
 
 bench: setup               ## PyTorch-examples VAE vs ours, same wall-clock budget
 	$(BIN)/python benchmarks/vae_vs_pytorch_example.py

@@ -1,4 +1,4 @@
-"""Command line: ``python -m aigc_course {check,assets,train,sample,stylize,generate,student,grade}``.
+"""Command line: ``python -m aigc_course {check,assets,train,sample,stylize,generate,student,grade,nbgrader}``.
 
     python -m aigc_course check                               environment + shipped files
     python -m aigc_course assets --verify                     checksums only (exit 1 if one is bad)
@@ -16,6 +16,7 @@
     python -m aigc_course grade submissions/ --out report         score table: report.csv, report.md
     torchrun --standalone --nproc_per_node=2 -m aigc_course train vae --preset vae_mlp2d --epochs 1
                                                               the same training, data-parallel over 2 processes
+    python -m aigc_course nbgrader build course/ 01_vae           an nbgrader course directory from lessons
 
 Each command parses its flags, then hands over: ``train`` dispatches through the
 recipe registry (:data:`aigc_course.recipes.FAMILIES`: presets, train function,
@@ -270,6 +271,16 @@ def cmd_grade(args) -> int:
     return 0
 
 
+def cmd_nbgrader(args) -> int:
+    from aigc_course.teaching.nbgrader_course import build_course
+
+    for path in build_course(Path(args.dir), args.lessons, full=args.full, course_id=args.course_id):
+        print(f"wrote {path}")
+    print(f"wrote {Path(args.dir) / 'nbgrader_config.py'}; next: cd {args.dir} && nbgrader generate_assignment "
+          f"{Path(args.lessons[0]).stem}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from aigc_course.models.style import StyleConfig
     from aigc_course.recipes import FAMILIES
@@ -361,6 +372,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
     g.add_argument("--seed", type=int, help="seed of the hidden inputs (default: a fresh one for each run)")
     g.set_defaults(run=cmd_grade)
+    nb = sub.add_parser("nbgrader", help="nbgrader course directories built from the lessons")
+    nb_sub = nb.add_subparsers(dest="action", required=True)
+    nbb = nb_sub.add_parser("build", help="write source/LESSON/LESSON.ipynb (an exercise sheet) + nbgrader_config.py")
+    nbb.add_argument("dir", help="the course directory (created if missing)")
+    nbb.add_argument("lessons", nargs="+", help="lesson names or notebook paths, e.g. 01_vae 02_gan")
+    nbb.add_argument("--full", action="store_true", help="the whole lesson, not only its exercises")
+    nbb.add_argument("--course-id", default="aigc", help="nbgrader course id (default: aigc)")
+    nbb.set_defaults(run=cmd_nbgrader)
     return parser
 
 

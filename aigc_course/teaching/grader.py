@@ -32,14 +32,19 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from aigc_course.teaching import reuse, sandbox, wire
 from aigc_course.teaching.exercises import EXERCISES, Exercise, exercises_for
 from aigc_course.teaching.student import _checked_exercise, read_notebook, student_notebook
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+# ast.parse in two threads at once can fail on CPython 3.11 with "SystemError: AST constructor recursion
+# depth mismatch" (the AST builder's depth counter is shared; python/cpython#106905): parse one at a time.
+AST_LOCK = threading.Lock()
 STARTUP_SECONDS = 90  # the worker's Python + torch import before cell 0, on a loaded 2-core machine
 
 
@@ -145,7 +150,8 @@ def _grade(path: Path, row: GradeRow, run: Run, slot: int) -> None:
         if not any(_checked_exercise(source, name) is exercise for source in code):
             row.errors.append(f"check cell for exercise {exercise.id} is missing or was changed")
     lesson = _lesson_cells(name)
-    reused, dynamic = reuse.scan([s for s in code if "".join(s.split()) not in lesson], exercises)
+    with AST_LOCK:
+        reused, dynamic = reuse.scan([s for s in code if "".join(s.split()) not in lesson], exercises)
     calls = []
     for exercise in exercises:
         inputs, _ = run.cases(exercise)
@@ -354,6 +360,21 @@ def find_submissions(folder: Path) -> list[tuple[str, Path]]:
     return [(learner, p) for learner, p in found if ".ipynb_checkpoints" not in p.parts]
 
 
+@contextmanager
+def grading_run(settings: Settings, seed: int | None = None) -> Iterator[Run]:
+    """One grading run: its seed (drawn fresh when None) and the stubbed package, removed afterwards."""
+    stub_root = Path(tempfile.mkdtemp(prefix="aigc-stubs-"))
+    try:
+        with AST_LOCK:
+            sandbox.build_stub_package(all_references(), stub_root)
+        for path in stub_root.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        stub_root.chmod(0o755)
+        yield Run(seed if seed is not None else secrets.randbits(62), stub_root, settings)
+    finally:
+        shutil.rmtree(stub_root, ignore_errors=True)
+
+
 def grade_folder(folder: Path, out: Path, cell_timeout: int = 60, notebook_timeout: int = 600,
                  memory_mb: int = 8192, progress: bool = True, jobs: int = 1, seed: int | None = None,
                  settings: Settings | None = None) -> list[GradeRow]:
@@ -367,13 +388,7 @@ def grade_folder(folder: Path, out: Path, cell_timeout: int = 60, notebook_timeo
     settings = settings or Settings(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
                                     memory_mb=memory_mb)
     submissions = find_submissions(Path(folder))
-    stub_root = Path(tempfile.mkdtemp(prefix="aigc-stubs-"))
-    try:
-        sandbox.build_stub_package(all_references(), stub_root)
-        for path in stub_root.rglob("*"):
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        stub_root.chmod(0o755)
-        run = Run(seed if seed is not None else secrets.randbits(62), stub_root, settings)
+    with grading_run(settings, seed) as run:
         slots: queue.Queue[int] = queue.Queue()
         for slot in range(max(jobs, 1)):
             slots.put(slot)
@@ -388,8 +403,6 @@ def grade_folder(folder: Path, out: Path, cell_timeout: int = 60, notebook_timeo
         with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
             rows = list(tqdm(pool.map(one, submissions), total=len(submissions), desc="grading",
                              unit="notebook", disable=not progress))
-    finally:
-        shutil.rmtree(stub_root, ignore_errors=True)
     write_report(rows, Path(out), footer=f"Isolation: {sandbox.jail_mode()}; hidden inputs from a seed "
                                          f"drawn for this run; {settings.draws} hidden draws per exercise.")
     return rows

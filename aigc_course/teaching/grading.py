@@ -6,7 +6,9 @@
   :mod:`aigc_course.teaching.sandbox` (isolated process: :mod:`~aigc_course.teaching.worker`)
   and judged on hidden inputs with the references only the grader can reach;
 * :mod:`aigc_course.teaching.reuse`: static checks for reuse of the references;
-* :mod:`aigc_course.teaching.wire`: the plain format between grader and worker.
+* :mod:`aigc_course.teaching.wire`: the plain format between grader and worker;
+* :mod:`aigc_course.teaching.nbgrader_course`: nbgrader course directories built from the lessons,
+  with :mod:`~aigc_course.teaching.nbgrader_judge` (the grader as nbgrader's autograde step).
 """
 from aigc_course.teaching.grader import (GradeRow, Settings, find_submissions, grade_folder,  # noqa: F401
                                          grade_submission, write_report)
