@@ -39,7 +39,7 @@ def lesson_rows(text: str) -> dict[str, Counter]:
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
             if set(cells[0]) <= set("-: "):
                 continue  # the |---|---| separator line
-            rows[cells[0]] = Counter(NUMBER.findall(line))
+            rows[cells[0]] = Counter(NUMBER.findall(re.sub(r"\]\([^)]*\)", "]", line)))  # not link targets
         elif started:
             break
     return rows
