@@ -153,3 +153,27 @@ def test_sampling_explorer_with_the_character_tokenizer_and_chinese_examples():
     assert len(explorer.context_ids()) == 4
     assert token_label(tok, tok.index["月"]) == "月" and token_label(tok, tok.index["\n"]) == "⏎"
     assert not hasattr(SamplingExplorer(model, tok, prompt="春"), "examples")  # no menu unless asked
+
+
+def test_boundary_starts_and_aligned_windows():
+    from aigc_course.data.corpora import boundary_starts, random_batch
+
+    text = JINGYESI + "\n\n" + HUANGHELOU + "\n\n" + CHUNWANG + "\n"
+    tok = CharTokenizer.from_text(text)
+    ids = torch.tensor(tok.encode(text))
+    first, second = len(JINGYESI), len(JINGYESI) + 2 + len(HUANGHELOU)  # where each blank line begins
+    assert boundary_starts(ids, tok.encode("\n\n")).tolist() == [first, second]
+    assert boundary_starts(ids, []).tolist() == []
+    x, y = random_batch(ids, 6, 8, torch.Generator().manual_seed(0), starts=torch.tensor([first, second]),
+                        aligned=0.5)
+    heads = {tok.decode(row[:3]) for row in x[:4]}
+    assert heads <= {"\n\n故", "\n\n国"}                      # the first half starts at a poem
+    assert torch.equal(x[:, 1:], y[:, :-1])
+    # aligned=0 draws exactly the windows it always drew: torch.randint over all start positions
+    plain, _ = random_batch(ids, 6, 8, torch.Generator().manual_seed(1))
+    expected = torch.randint(len(ids) - 7, (8,), generator=torch.Generator().manual_seed(1))
+    assert torch.equal(plain, torch.stack([ids[s:s + 6] for s in expected]))
+    with pytest.raises(ValueError, match="share of the batch"):
+        random_batch(ids, 6, 8, starts=torch.tensor([first]), aligned=1.5)
+    with pytest.raises(ValueError, match="no usable aligned start"):
+        random_batch(ids, 6, 8, starts=torch.tensor([len(ids) - 2]), aligned=1.0)

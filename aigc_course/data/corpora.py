@@ -55,17 +55,46 @@ def split_text(text: str, val_fraction: float = 0.1, boundary: str | None = None
 
 
 def random_batch(data: torch.Tensor, block: int, batch: int, generator: torch.Generator | None = None,
-                 device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+                 device: torch.device | str = "cpu", starts: torch.Tensor | None = None, aligned: float = 0.0,
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``batch`` random windows of a 1-D token tensor: inputs (batch, block) and next-token targets.
 
     y[b, t] = x[b, t + 1]: at every position the model predicts the token that follows.
+    With ``starts`` (e.g. :func:`boundary_starts`) the first ``round(aligned * batch)``
+    windows begin at one of those positions, the rest anywhere.
     """
     if len(data) <= block + 1:
         raise ValueError(f"the text has {len(data)} tokens, too few for windows of {block + 1}")
-    starts = torch.randint(len(data) - block - 1, (batch,), generator=generator)
+    if not 0 <= aligned <= 1:
+        raise ValueError(f"aligned is a share of the batch, in [0, 1]; got {aligned}")
+    n_aligned = round(aligned * batch) if starts is not None else 0
+    starts_anywhere = torch.randint(len(data) - block - 1, (batch - n_aligned,), generator=generator)
+    if n_aligned:
+        usable = starts[starts < len(data) - block - 1]
+        if not len(usable):
+            raise ValueError("no usable aligned start: every boundary is too close to the end of the text")
+        picked = usable[torch.randint(len(usable), (n_aligned,), generator=generator)]
+        starts = torch.cat([picked, starts_anywhere])
+    else:
+        starts = starts_anywhere
     offsets = torch.arange(block + 1)
     windows = data[starts[:, None] + offsets]                                  # (batch, block + 1)
     return windows[:, :-1].to(device), windows[:, 1:].to(device)
+
+
+def boundary_starts(ids: torch.Tensor, boundary: list[int]) -> torch.Tensor:
+    """Positions where the token sequence ``boundary`` begins in ``ids`` (e.g. the ids of a blank line).
+
+    A training window that starts there begins with the boundary and then a new
+    poem, exactly like the prompt ``"\n\n" + first character`` at generation time.
+    """
+    k = len(boundary)
+    if k == 0 or len(ids) < k:
+        return torch.zeros(0, dtype=torch.long)
+    hits = torch.ones(len(ids) - k + 1, dtype=torch.bool)
+    for j, token in enumerate(boundary):
+        hits &= ids[j:len(ids) - k + 1 + j] == token
+    return hits.nonzero().flatten()
 
 
 def sequential_batches(data: torch.Tensor, block: int, batch: int, max_windows: int | None = None):
