@@ -177,3 +177,41 @@ def test_boundary_starts_and_aligned_windows():
         random_batch(ids, 6, 8, starts=torch.tensor([first]), aligned=1.5)
     with pytest.raises(ValueError, match="no usable aligned start"):
         random_batch(ids, 6, 8, starts=torch.tensor([len(ids) - 2]), aligned=1.0)
+
+
+def test_the_shipped_poem_models_write_well_formed_poems_as_their_cards_say():
+    from aigc_course.metrics.poems import poem_report
+    from aigc_course.models.hub import load
+    from aigc_course.recipes.gpt import POEM_SAMPLING, split_corpus
+
+    held_out = split_corpus("tang_poems")[1]
+    model, card = load("poem_char")
+    tok = tokenizer_for(card)
+    assert tok.vocab_size == model.config.vocab_size
+    report = poem_report(model, tok, held_out, poem_prompts(held_out, POEM_SAMPLING["n"]),
+                         POEM_SAMPLING["max_new_tokens"], temperature=POEM_SAMPLING["temperature"],
+                         seed=POEM_SAMPLING["seed"])
+    metrics = card["metrics"]
+    assert report["nats_per_char"] == pytest.approx(metrics["val_nats_per_char_tang_poems"], abs=2e-3)
+    assert report["well_formed"] == pytest.approx(metrics["poems_tang_poems_well_formed"], abs=0.05)
+    assert report["well_formed"] >= 0.6 and report["line_length_ok"] >= 0.85  # most poems have the form
+    assert report["nats_per_char"] < math.log(tok.vocab_size) - 2                # far better than a uniform guess
+    lora = load("poem_qiyan_lora")[1]["metrics"]  # the adapter moves the form to 7-character lines
+    assert lora["base_poems_tang_qiyan_qiyan"] <= 0.5 and lora["poems_tang_qiyan_qiyan"] >= 0.9
+    assert lora["val_nats_per_char_tang_qiyan"] < lora["base_val_nats_per_char_tang_qiyan"]
+
+
+def test_cli_trains_the_poem_adapter_and_generates_chinese(tmp_path, capsys):
+    from aigc_course.__main__ import main
+
+    out = tmp_path / "qiyan"
+    assert main(["train", "gpt", "--preset", "poem_qiyan_lora", "--iters", "2", "--out", str(out)]) == 0
+    from aigc_course.core.checkpoints import read_card
+
+    card = read_card(out)
+    assert card["base"] == "poem_char" and card["tokenizer"]["kind"] == "chars"
+    capsys.readouterr()
+    assert main(["generate", "--checkpoint", str(out), "--prompt", "\n\n春", "--max-new-tokens", "30",
+                 "--seed", "0"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("\n\n春") and "\ufffd" not in text  # characters, never broken bytes
