@@ -274,9 +274,10 @@ def held_out_metrics(model: GPT, tokenizer, corpora, prefix: str = "") -> dict[s
 
     ``val_nats_per_byte_<corpus>`` and ``val_bits_per_byte_<corpus>``, measured by
     :func:`nats_per_byte` in float32; for a character tokenizer also
-    ``val_nats_per_char_<corpus>`` (:func:`aigc_course.metrics.poems.nats_per_char`). The ``val_loss_*`` entries and the history are
-    the quicker estimate taken during training (``recipe.eval_windows`` windows
-    from the start of the held-out text, per token), which can differ: for
+    ``val_nats_per_char_<corpus>`` (:func:`aigc_course.metrics.poems.nats_per_char`).
+    The ``val_loss_*`` entries and the history are the quicker estimate taken
+    during training (``recipe.eval_windows`` windows from the start of the
+    held-out text, per token), which can differ: for
     ``gpt_char`` the first 8 kB of held-out Shakespeare gave 1.720 nats/byte, all
     103,601 bytes of it 1.860.
     """
