@@ -92,6 +92,8 @@ GPT_PRESETS = {
     # 96 wide, a 96-character context (a whole 8-line poem with its line breaks is 68); Tang poems only.
     # float32: on the small matrices of this model bfloat16 autocast made a CPU step ~3x slower, not faster.
     # Half of each batch's windows start at a poem (see fit_lm), so positions line up with the poem's form.
+    # Measured with everything else equal (64 sampled poems, held-out nats/char): aligned=0.0 -> 2% well formed,
+    # 4.967; 0.5 -> 70%, 4.956; 1.0 -> 92%, but 6.147 on held-out windows that start anywhere.
     "poem_char": GPTRecipe(GPTConfig(vocab_size=0, block_size=96, n_layer=4, n_head=4, n_embd=96),
                            corpora=("tang_poems",), tokenizer="chars", iters=400, batch_size=32, lr=3e-3,
                            min_lr=3e-4, warmup=40, eval_every=100, eval_windows=64, bf16=False, aligned=0.5),
