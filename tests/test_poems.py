@@ -147,10 +147,11 @@ def test_sampling_explorer_with_the_character_tokenizer_and_chinese_examples():
     model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=32, n_layer=1, n_head=2, n_embd=16))
     explorer = SamplingExplorer(model, tok, prompt="床前", seed=0, examples=POEM_PROMPTS)
     assert explorer.context_ids() == [tok.index["床"], tok.index["前"]]
-    explorer.examples.value = "江"  # picking an example replaces the prompt and starts over
-    assert explorer.prompt.value == "江" and explorer.context_ids() == [tok.index["江"]]
+    assert explorer.examples.options[3] == ("江", "\n\n江")  # the button shows the character
+    explorer.examples.value = "\n\n江"  # picking an example replaces the prompt and starts over
+    assert explorer.prompt.value == "\n\n江" and explorer.context_ids() == tok.encode("\n\n江")
     explorer.step(3)
-    assert len(explorer.context_ids()) == 4
+    assert len(explorer.context_ids()) == 3 + 3
     assert token_label(tok, tok.index["月"]) == "月" and token_label(tok, tok.index["\n"]) == "⏎"
     assert not hasattr(SamplingExplorer(model, tok, prompt="春"), "examples")  # no menu unless asked
 

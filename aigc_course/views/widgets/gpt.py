@@ -8,8 +8,9 @@ import torch
 from aigc_course.core.i18n import tr
 from aigc_course.views.widgets.base import Explorer
 
-#: Example prompts for the Tang-poem model ``poem_char``: first characters of a poem (春 spring, 月 moon, ...).
-POEM_PROMPTS = ("春", "月", "山", "江", "秋风", "白日")
+#: Example prompts for the Tang-poem model ``poem_char``: a blank line (where every poem of its training text
+#: begins), then the first characters of a poem (春 spring, 月 moon, ...).
+POEM_PROMPTS = tuple("\n\n" + start for start in ("春", "月", "山", "江", "秋风", "白日"))
 
 
 def token_label(tokenizer, token_id: int) -> str:
@@ -79,7 +80,8 @@ class SamplingExplorer(Explorer):
         self.reset_button.on_click(lambda _: self.reset())
         rows = [self.prompt]
         if examples:
-            self.examples = w.ToggleButtons(options=list(examples), value=None, description=tr("examples"))
+            labels = [(example.strip() or repr(example), example) for example in examples]  # buttons show no newlines
+            self.examples = w.ToggleButtons(options=labels, value=None, description=tr("examples"))
             self.examples.observe(lambda change: change["new"] and setattr(self.prompt, "value", change["new"]),
                                   names="value")
             rows.insert(0, self.examples)
