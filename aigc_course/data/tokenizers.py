@@ -1,4 +1,4 @@
-"""Tokenizers for lesson 05: GPT-2's byte-level BPE, written out, and a plain byte tokenizer.
+"""Tokenizers for lesson 05: GPT-2's byte-level BPE, written out, a plain byte tokenizer and a character one.
 
 GPT-2 (Radford et al. 2019) reads text as **bytes**, not characters, so no
 input is ever "unknown": any string, in any script, is a sequence of UTF-8
@@ -225,11 +225,56 @@ class SubsetTokenizer:
         return self.base.token_bytes(self.gpt2_ids[int(token_id)])
 
 
+class CharTokenizer:
+    """One token per character, from a fixed alphabet; characters outside it become ``UNKNOWN`` (id 0).
+
+    For a text in one script with a small alphabet, such as Tang poems (2,000
+    characters), this is the classic character-level model: a 5-character line
+    is 5 tokens, where the byte tokenizer needs 15 (3 bytes per Chinese
+    character) and a model has to learn to assemble characters from bytes.
+    The price is a closed vocabulary: a character the alphabet lacks cannot be
+    written, only read as "unknown". The alphabet is stored in the model card,
+    so a checkpoint carries its tokenizer.
+
+    >>> tok = CharTokenizer.from_text("床前明月光，疑是地上霜。\n")
+    >>> tok.decode(tok.encode("明月光"))
+    '明月光'
+    """
+
+    UNKNOWN = "\ufffd"  # "�", as bytes that are not valid UTF-8 decode
+
+    def __init__(self, chars: str):
+        if self.UNKNOWN in chars or len(set(chars)) != len(chars):
+            raise ValueError("a CharTokenizer alphabet lists each character once and never the unknown mark \ufffd")
+        self.chars = self.UNKNOWN + chars
+        self.index = {ch: i for i, ch in enumerate(self.chars)}
+
+    @classmethod
+    def from_text(cls, text: str) -> "CharTokenizer":
+        """The alphabet of ``text``: its distinct characters, in code-point order (so it is reproducible)."""
+        return cls("".join(sorted(set(text) - {cls.UNKNOWN})))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> list[int]:
+        return [self.index.get(ch, 0) for ch in text]
+
+    def decode(self, ids, errors: str = "replace") -> str:
+        return "".join(self.chars[int(i)] for i in ids)
+
+    def token_bytes(self, token_id: int) -> bytes:
+        return self.chars[int(token_id)].encode("utf-8")
+
+
 def tokenizer_for(card: dict):
-    """The tokenizer a trained GPT's card names: bytes (vocabulary 256), GPT-2's BPE, or a BPE subset."""
+    """The tokenizer a trained GPT's card names: bytes (vocabulary 256), characters, GPT-2's BPE, or a subset."""
     spec = card.get("tokenizer", "bytes")
     if isinstance(spec, dict) and spec.get("kind") == "gpt2-subset":
         return SubsetTokenizer(spec["gpt2_ids"])
+    if isinstance(spec, dict) and spec.get("kind") == "chars":
+        return CharTokenizer(spec["chars"])
     if card.get("config", {}).get("vocab_size") == 50257 or spec == "gpt2":
         return gpt2_tokenizer()
     return ByteTokenizer()

@@ -3,7 +3,9 @@
 :mod:`~aigc_course.metrics.likelihood` (negative ELBO, importance-weighted NLL,
 bits per dimension), :mod:`~aigc_course.metrics.images` (FID, precision/recall,
 class coverage, nearest neighbours) and :mod:`~aigc_course.metrics.leaderboard`
-(one row of numbers per generator of the course). Metrics use models, never recipes.
+(one row of numbers per generator of the course), :mod:`~aigc_course.metrics.poems`
+(held-out loss per character and the form of generated Chinese poems). Metrics use
+models, never recipes.
 """
 
 from aigc_course.metrics.images import (

@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping
 from aigc_course.recipes.classifier import CLASSIFIER_PRESETS, train_classifier
 from aigc_course.recipes.diffusion import DIFFUSION_PRESETS, train_diffusion
 from aigc_course.recipes.gan import GAN_PRESETS, TOY_PRESETS, epoch_samples_path, train_gan, train_toy_gan
-from aigc_course.recipes.gpt import GPT_PRESETS, finetune_gpt, train_gpt
+from aigc_course.recipes.gpt import GPT_PRESETS, corpus_source, finetune_gpt, train_gpt
 from aigc_course.recipes.vae import VAE_PRESETS, train_vae
 
 
@@ -86,7 +86,7 @@ def _toy_line(preset: str, recipe: Any, run: Any) -> str:
 
 
 def _corpora(recipe: Any) -> str:
-    return ", ".join(f"data/text/{c}.txt" for c in recipe.corpora)
+    return ", ".join(corpus_source(c) for c in recipe.corpora)
 
 
 def _gpt_kind(pretrain: bool, lora: bool) -> dict[str, Any]:

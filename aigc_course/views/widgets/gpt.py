@@ -8,6 +8,10 @@ import torch
 from aigc_course.core.i18n import tr
 from aigc_course.views.widgets.base import Explorer
 
+#: Example prompts for the Tang-poem model ``poem_char``: a blank line (where every poem of its training text
+#: begins), then the first characters of a poem (春 spring, 月 moon, ...).
+POEM_PROMPTS = tuple("\n\n" + start for start in ("春", "月", "山", "江", "秋风", "白日"))
+
 
 def token_label(tokenizer, token_id: int) -> str:
     """How a token reads in a chart: its text with spaces and newlines made visible, or its bytes in hex
@@ -40,12 +44,15 @@ class SamplingExplorer(Explorer):
     to probability 0, the rest are renormalised. "Step" samples one token from
     that distribution and appends it; "Generate 20" does it twenty times.
     Works with any :class:`~aigc_course.models.gpt.GPT` and a tokenizer with
-    ``encode``/``decode`` (:class:`ByteTokenizer` or :class:`GPT2Tokenizer`).
+    ``encode``/``decode`` (:class:`ByteTokenizer`, :class:`CharTokenizer` or
+    :class:`GPT2Tokenizer`). ``examples`` (e.g. :data:`POEM_PROMPTS` for the poem
+    model) adds a menu of prompts to start from.
     """
 
     timing_label = "forward + draw"
 
-    def __init__(self, model, tokenizer, prompt: str = "ROMEO:\n", n_bars: int = 12, seed: int = 0):
+    def __init__(self, model, tokenizer, prompt: str = "ROMEO:\n", n_bars: int = 12, seed: int = 0,
+                 examples: tuple[str, ...] = ()):
         import ipywidgets as w
 
         super().__init__()
@@ -71,7 +78,14 @@ class SamplingExplorer(Explorer):
         self.step_button.on_click(lambda _: self.step())
         self.run_button.on_click(lambda _: self.step(20))
         self.reset_button.on_click(lambda _: self.reset())
-        self._show(self.prompt, self.temperature, self.top_k, self.top_p,
+        rows = [self.prompt]
+        if examples:
+            labels = [(example.strip() or repr(example), example) for example in examples]  # buttons show no newlines
+            self.examples = w.ToggleButtons(options=labels, value=None, description=tr("examples"))
+            self.examples.observe(lambda change: change["new"] and setattr(self.prompt, "value", change["new"]),
+                                  names="value")
+            rows.insert(0, self.examples)
+        self._show(*rows, self.temperature, self.top_k, self.top_p,
                    w.HBox([self.step_button, self.run_button, self.reset_button]),
                    w.HBox([self.chart, self.text]))
 
