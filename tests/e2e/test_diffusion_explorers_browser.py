@@ -22,7 +22,7 @@ GUIDANCE_MOVES = 4
 @pytest.fixture(scope="module")
 def lesson(lab_server, chromium, e2e_report):
     page, console = chromium
-    nb = labdriver.Notebook(page, console)
+    nb = labdriver.Notebook(page, labdriver.Console(page))  # this module's console messages only
     nb.open(lab_server.url(NOTEBOOK))
     nb.shot("40_opened")
     nb.opened = {"dialogs": nb.dialogs()}

@@ -20,7 +20,7 @@ FALLBACK = "Live explorer: run this cell"
 @pytest.fixture(scope="module")
 def nb(lab_server, chromium, e2e_report):
     page, console = chromium
-    notebook = labdriver.Notebook(page, console)
+    notebook = labdriver.Notebook(page, labdriver.Console(page))  # this module's console messages only
     notebook.open(lab_server.url(NOTEBOOK))
     notebook.shot("gan_01_opened")
     cell = notebook.cell("explorer = GANExplorer")

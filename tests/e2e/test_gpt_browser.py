@@ -19,7 +19,7 @@ MOVES = 10
 @pytest.fixture(scope="module")
 def gpt(lab_server, chromium):
     page, console = chromium
-    nb = labdriver.Notebook(page, console)
+    nb = labdriver.Notebook(page, labdriver.Console(page))  # this module's console messages only
     nb.open(lab_server.url(NOTEBOOK))
     nb.shot("05_opened")
     return nb

@@ -135,7 +135,7 @@ def test_view_menu_renders_the_open_lesson_with_rise(lab_server, chromium):
     """The lecturer's way in: open lesson 04 in JupyterLab, View > Render with RISE: a panel shows its first slide."""
     page, console = chromium
     errors_before = len(console.errors())
-    nb = labdriver.Notebook(page, console)
+    nb = labdriver.Notebook(page, labdriver.Console(page))  # this module's console messages only
     nb.open(lab_server.url("04_diffusion.ipynb"))
     page.locator(".lm-MenuBar-itemLabel", has_text="View").first.click()
     page.locator("li.lm-Menu-item[data-command='RISE:preview']").first.click()

@@ -21,7 +21,7 @@ PREVIEW_TIMEOUT_S = 180  # a preview is ~3 s on a quiet 2-core CPU; shared machi
 @pytest.fixture(scope="module")
 def lesson(lab_server, chromium, e2e_report):
     page, console = chromium
-    nb = labdriver.Notebook(page, console)
+    nb = labdriver.Notebook(page, labdriver.Console(page))  # this module's console messages only
     nb.open(lab_server.url(NOTEBOOK))
     nb.opened = {"dialogs": nb.dialogs()}
     return nb

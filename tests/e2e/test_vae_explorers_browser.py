@@ -25,7 +25,7 @@ FALLBACK = "Live explorer: run this cell"
 def vae(lab_server, chromium, e2e_report):
     """01_vae open in a fresh workspace; `opened` holds what it looked like before anything ran."""
     page, console = chromium
-    nb = labdriver.Notebook(page, console)
+    nb = labdriver.Notebook(page, labdriver.Console(page))  # this module's console messages only
     nb.open(lab_server.url(NOTEBOOK))
     nb.shot("01_opened")
     nb.opened = {"dialogs": nb.dialogs(), "toasts": nb.toasts()}

@@ -17,16 +17,17 @@ NOTEBOOK = "zh/01_vae.ipynb"
 
 
 @pytest.fixture(scope="module")
-def zh(browser_requirements, tmp_path_factory, e2e_report):
+def zh(chromium, tmp_path_factory):
+    """A second JupyterLab, in Chinese, driven by the session's Chromium (which finds the CJK font)."""
     workdir = tmp_path_factory.mktemp("jupyterlab-zh")
     log = labdriver.ARTIFACTS / "jupyter-zh.log"
     log.unlink(missing_ok=True)
+    page, _ = chromium
     with labdriver.JupyterLab(labdriver.REPO / "notebooks", workdir, log_path=log, locale="zh_CN") as lab:
-        with labdriver.chromium_page(tmp_path_factory.mktemp("chromium-zh")) as (page, console):
-            nb = labdriver.Notebook(page, console)
-            nb.open(lab.url(NOTEBOOK))
-            nb.shot("zh_01_opened")
-            yield nb
+        nb = labdriver.Notebook(page, labdriver.Console(page))  # this module's console messages only
+        nb.open(lab.url(NOTEBOOK))
+        nb.shot("zh_01_opened")
+        yield nb
 
 
 def _menu_labels(nb) -> list[str]:
