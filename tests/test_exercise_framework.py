@@ -94,3 +94,16 @@ def test_each_lessons_own_solutions_pass_the_hidden_inputs_and_its_stubs_fail():
                         if ok != should_pass:
                             failures.append(f"{exercise.id} seed {seed} case {k}: {line}")
     assert failures == []
+
+
+def test_the_package_re_exports_every_lessons_checks_and_public_names():
+    """Notebooks import from ``aigc_course.teaching.exercises``: each lesson module's public names are there too."""
+    from aigc_course.teaching import exercises
+
+    for lesson in exercises.LESSONS:
+        public = {n for n, v in vars(lesson).items() if not n.startswith("_") and getattr(v, "__module__", None)
+                  == lesson.__name__ or n.isupper() and n != "EXERCISES" and not n.startswith("_")}
+        for name in public:
+            assert getattr(exercises, name) is getattr(lesson, name) and name in exercises.__all__, (lesson, name)
+        assert all(exercises.EXERCISES[i] is e for i, e in lesson.EXERCISES.items())
+    assert len(exercises.EXERCISES) == sum(len(lesson.EXERCISES) for lesson in exercises.LESSONS) == 43
