@@ -318,6 +318,9 @@ def test_predict_then_run_questions(capsys, exercise, check, right):
     assert _first_line(capsys).startswith(f"Exercise {exercise} {title}: not yet - ")
     check(lambda: 0)
     assert "return one of the letters" in _first_line(capsys)
+    for reply in ("", "  ", "AB", "ABC"):   # not one letter: never read as "A" (a substring of "ABC")
+        check(lambda: reply)
+        assert "return one of the letters A, B, C as a string" in _first_line(capsys), reply
 
 
 def test_diffusion_references_follow_the_schedule_their_inputs_carry():

@@ -24,7 +24,8 @@ from aigc_course.teaching.exercises.diffusion import (SAMPLER_LIMITS, TOY_BATCH,
                                                       mixture_eps, mixture_fit, toy_denoiser)
 from aigc_course.teaching.exercises.evaluation import (check_fid, check_frechet_distance, check_precision,
                                                        check_prediction_fid_n, check_prediction_recall)
-from aigc_course.teaching.exercises.framework import GRADING_ENV, Exercise, _choice_run, call, close, verdict_line
+from aigc_course.teaching.exercises.framework import (GRADING_ENV, Exercise, call, close, is_quiz, letter, question,
+                                                      verdict_line, within)
 from aigc_course.teaching.exercises.gan import (GAN_BATCH, GAN_MIN_MODES, GAN_RING_STD, GAN_STEPS,
                                                 check_discriminator_loss, check_gan_step, check_generator_loss,
                                                 check_mode_counts, modes_covered)
@@ -70,10 +71,10 @@ def exercises_for(notebook: str) -> list[Exercise]:
 
 
 def check_answer(answer: Callable) -> None:
-    """A predict-then-run question or quiz question: ``answer()`` must return the right letter.
+    """A quiz question (see :func:`~.framework.question`): ``answer()`` must return the right letter.
 
     The question is the one whose function is called ``answer.__name__`` (``my_answer_1_4`` is 1.4)."""
-    found = [e for e in EXERCISES.values() if e.run is _choice_run and e.function == getattr(answer, "__name__", "")]
+    found = [e for e in EXERCISES.values() if is_quiz(e) and e.function == getattr(answer, "__name__", "")]
     if not found:
         print(verdict_line("?", tr("question"), False,
                            tr("keep the function's name, e.g. {example}", example="my_answer_1_4")))
@@ -83,7 +84,7 @@ def check_answer(answer: Callable) -> None:
 
 __all__ = [
     "EXERCISES", "GRADING_ENV", "GRADING_ORDER", "LESSONS", "Exercise", "call", "check_answer", "close",
-    "exercises_for", "verdict_line",
+    "exercises_for", "is_quiz", "letter", "question", "verdict_line", "within",
     # lesson 01
     "VAE_BATCH", "VAE_LR", "VAE_STEPS", "VAE_STEP_THRESHOLD", "check_kl", "check_reparameterize", "check_vae_step",
     "heldout_negative_elbo",

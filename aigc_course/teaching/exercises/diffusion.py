@@ -7,7 +7,7 @@ from typing import Callable
 
 import torch
 
-from aigc_course.teaching.exercises.framework import Exercise, _letter_prediction, _size
+from aigc_course.teaching.exercises.framework import Exercise, _size, letter, question
 
 EXERCISES: dict[str, Exercise] = {}
 
@@ -322,21 +322,22 @@ def check_sample(answer: Callable) -> None:
     EXERCISES["4.5"].check(answer)
 
 
-def _answer_samplers(options):
-    return torch.tensor(0.0)   # A: DDIM-50 and DDIM-20 agree (deterministic given x_T); DDPM adds fresh noise
+def _answer_4_6():
+    return letter("A")   # DDIM-50 and DDIM-20 agree (deterministic given x_T); DDPM adds fresh noise
 
 
-def _answer_guidance(options):
-    return torch.tensor(0.0)   # A: diversity falls (0.310 -> 0.277 in the lesson's run)
+def _answer_4_7():
+    return letter("A")   # diversity falls (0.310 -> 0.277 in the lesson's run)
 
 
 EXERCISES.update({e.id: e for e in (
-    _letter_prediction("4.6", "predict: DDPM against DDIM", "04_diffusion", "my_prediction_samplers",
-                "which of the samplers adds fresh noise z at every step, and which is a deterministic function "
-                "of x_T (section 6, eta = 0)?", _answer_samplers, 3),
-    _letter_prediction("4.7", "predict: guidance", "04_diffusion", "my_prediction_guidance",
-                "guidance pushes each sample along eps_cond - eps_uncond, towards what makes the label likely: "
-                "what does that do to how varied the digits of one class are?", _answer_guidance, 3),
+    question("4.6", "predict: DDPM against DDIM", "04_diffusion",
+             "which of the samplers adds fresh noise z at every step, and which is a deterministic function "
+             "of x_T (section 6, eta = 0)?", _answer_4_6, function="my_prediction_samplers", letters="ABC"),
+    question("4.7", "predict: guidance", "04_diffusion",
+             "guidance pushes each sample along eps_cond - eps_uncond, towards what makes the label likely: "
+             "what does that do to how varied the digits of one class are?", _answer_4_7,
+             function="my_prediction_guidance", letters="ABC"),
 )})
 
 

@@ -8,7 +8,7 @@ from typing import Callable
 import torch
 
 from aigc_course import metrics as _metrics
-from aigc_course.teaching.exercises.framework import Exercise, _committed_prediction, _letter_code, _randn, _size
+from aigc_course.teaching.exercises.framework import Exercise, _randn, _size, letter, question
 
 EXERCISES: dict[str, Exercise] = {}
 
@@ -100,11 +100,11 @@ def _fid_rank_deficient():
 
 
 def _answer_6_4():
-    return _letter_code("C")   # real vs real: 411.7 at N = 50, 13.6 at N = 1000
+    return letter("C")   # real vs real: 411.7 at N = 50, 13.6 at N = 1000
 
 
 def _answer_6_5():
-    return _letter_code("A")   # the collapsed generator covers 3 of 8 modes: recall near 3/8
+    return letter("A")   # the collapsed generator covers 3 of 8 modes: recall near 3/8
 
 
 EXERCISES.update({e.id: e for e in (
@@ -114,11 +114,12 @@ EXERCISES.update({e.id: e for e in (
              reference=_fid_reference, public=lambda: _features_pair(torch.Generator().manual_seed(62), 40, 40, 5),
              hidden=_fid_hidden, edge=(_fid_identical, _fid_rank_deficient), compare=_fid_close,
              protects=("aigc_course.metrics.images:feature_statistics",)),
-    _committed_prediction("6.4", "prediction: FID against N", "06_evaluation", "my_prediction_fid_n",
-                "a covariance estimated from few samples is noisy; does noise make two estimates look more alike, "
-                "or less?", reference=_answer_6_4),
-    _committed_prediction("6.5", "prediction: lowest recall", "06_evaluation", "my_prediction_recall",
-                "recall asks how much of the real data lies inside the generated samples' balls", reference=_answer_6_5),
+    question("6.4", "prediction: FID against N", "06_evaluation",
+             "a covariance estimated from few samples is noisy; does noise make two estimates look more alike, "
+             "or less?", _answer_6_4, function="my_prediction_fid_n"),
+    question("6.5", "prediction: lowest recall", "06_evaluation",
+             "recall asks how much of the real data lies inside the generated samples' balls", _answer_6_5,
+             function="my_prediction_recall"),
 )})
 
 

@@ -168,79 +168,78 @@ def _one_thread():
         torch.set_num_threads(threads)
 
 
-# Predict-then-run questions and quizzes (lessons 00, 01 and 02). The learner's function returns a
-# letter; ``run`` turns it into its index among the allowed letters, and the grader compares that index
-# with the right one. The only input is the question's number in ``_CHOICES`` (an int: strings do not
-# travel to the grading process).
-_CHOICES: list[tuple[str, str]] = []   # (allowed letters, right letter), in the order the questions are made
+# ----------------------------------------------------------------------------- questions answered with a letter
 
 
-def _choice_run(answer: Callable, args: tuple) -> torch.Tensor:
-    letters = _CHOICES[int(args[0])][0]
-    got = answer()
-    if not isinstance(got, str) or got.strip().upper() not in tuple(letters):
-        raise ValueError(tr("return one letter as a string, one of {letters}; got {got}",
-                            letters=", ".join(repr(c) for c in letters), got=repr(got)))
-    return torch.tensor(letters.index(got.strip().upper()))
+def letter(right: str) -> torch.Tensor:
+    """A letter as a question's answer travels and is compared: its code point, float64, shape (1,)."""
+    return torch.tensor([float(ord(right))], dtype=torch.float64)
 
 
-def _choice_reference(question: int) -> torch.Tensor:
-    letters, right = _CHOICES[int(question)]
-    return torch.tensor(letters.index(right))
-
-
-def _choice(id: str, title: str, notebook: str, letters: str, right: str, hint: str) -> Exercise:
-    _CHOICES.append((letters, right))
-    number = len(_CHOICES) - 1
-    return Exercise(id, title, notebook, f"my_answer_{id.replace('.', '_')}", hint, reference=_choice_reference,
-                    public=lambda: (number,), run=_choice_run)
-
-
-# Predict, then run: the learner commits a letter before the next cell shows the result.
-
-def _letter_index_run(answer: Callable, args: tuple) -> torch.Tensor:
-    """Call the learner's ``answer()`` and turn its letter into a number (0 for "A"); anything else raises."""
-    letters = "ABCDE"[: int(args[0])]
-    got = answer()
-    if not (isinstance(got, str) and got.strip().upper() in letters):
-        raise ValueError(tr("return one of the letters {letters} as a string", letters=", ".join(letters)))
-    return torch.tensor(float(letters.index(got.strip().upper())))
-
-
-def _letter_prediction(id: str, title: str, notebook: str, function: str, hint: str, reference: Callable, options: int):
-    """A predict-then-run question: ``reference(options)`` is the right letter's index as a tensor."""
-    return Exercise(id, title, notebook, function, hint, reference=reference, public=lambda: (options,),
-                    run=_letter_index_run)
-
-
-def _committed_answer(answer: Callable, args: tuple) -> torch.Tensor:
-    """``run`` of a prediction: the learner's function returns a letter ("B") or a number; sent as a tensor."""
-    value = answer()
-    if isinstance(value, str):
-        letter = value.strip().upper()
-        if len(letter) != 1 or not letter.isalpha():
-            raise ValueError(tr("answer with one letter, got {value}", value=repr(value)))
-        return torch.tensor([float(ord(letter))], dtype=torch.float64)
-    if isinstance(value, torch.Tensor):
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(tr("answer with a letter in quotes or a number, got {type}", type=type(value).__name__))
-    return torch.tensor([float(value)], dtype=torch.float64)
-
-
-def _letter_code(letter: str) -> torch.Tensor:
-    return torch.tensor([float(ord(letter))], dtype=torch.float64)
-
-
-def _within(share: float) -> Callable:
-    """``compare`` of a numeric prediction: right within a relative tolerance."""
+def within(share: float) -> Callable:
+    """``compare`` of a question answered with a number: right within a relative tolerance ``share``."""
     def compare(got, expected, args) -> bool:
         return bool((got - expected).abs().item() <= share * expected.abs().item())
     return compare
 
 
-def _committed_prediction(id: str, title: str, notebook: str, function: str, hint: str, reference: Callable,
-                compare: Callable = close) -> Exercise:
-    """A "predict, then run" question: no inputs, the learner's committed answer is judged."""
-    return Exercise(id, title, notebook, function, hint, reference=reference, public=lambda: (),
-                    run=_committed_answer, compare=compare)
+@dataclass(frozen=True)
+class _ReadAnswer:
+    """``run`` of a :func:`question`: call the learner's ``answer()`` and turn its reply into a tensor (1,)."""
+
+    letters: str | None   # the letters allowed; None: any one letter, or a number
+    quiz: bool            # a quiz question (checked by check_answer): its message also shows the reply
+
+    def __call__(self, answer: Callable, args: tuple) -> torch.Tensor:
+        value = answer()
+        if self.letters is not None:
+            if not (isinstance(value, str) and value.strip().upper() in tuple(self.letters)):
+                if self.quiz:
+                    raise ValueError(tr("return one letter as a string, one of {letters}; got {got}",
+                                        letters=", ".join(repr(c) for c in self.letters), got=repr(value)))
+                raise ValueError(tr("return one of the letters {letters} as a string",
+                                    letters=", ".join(self.letters)))
+            return letter(value.strip().upper())
+        if isinstance(value, str):
+            text = value.strip().upper()
+            if len(text) != 1 or not text.isalpha():
+                raise ValueError(tr("answer with one letter, got {value}", value=repr(value)))
+            return letter(text)
+        if isinstance(value, torch.Tensor):
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(tr("answer with a letter in quotes or a number, got {type}", type=type(value).__name__))
+        return torch.tensor([float(value)], dtype=torch.float64)
+
+
+QUIZ_PREFIX = "my_answer_"   # a quiz question's function: my_answer_1_4 answers question 1.4
+
+
+def question(id: str, title: str, notebook: str, hint: str, answer: Callable[[], torch.Tensor], *,
+             function: str | None = None, letters: str | None = None, compare: Callable = close) -> Exercise:
+    """A question the learner answers before the code that shows the result runs: a quiz question, or a
+    "predict, then run" prediction. The learner's function takes no input and returns a letter (``"B"``;
+    case and surrounding spaces do not matter) or, for a question that asks for a count, a number.
+
+    * ``answer``: a module-level function of no input that returns the right answer, ``letter("B")`` or a
+      float64 tensor (1,) holding the number. It is the exercise's reference, so while grading it is a
+      stub that raises: the right answer never reaches the learner's process.
+    * ``function``: the name of the learner's function, checked by its own ``check_*`` function. Without
+      it the question is a quiz question: the function is ``my_answer_<id>`` (``my_answer_1_4`` for 1.4),
+      and ``check_answer`` finds the question by that name.
+    * ``letters``: the letters that may be returned (``"ABC"``); any other reply raises ``ValueError``,
+      whose message lists them (and, in a quiz, repeats the reply). Without ``letters`` any one letter is
+      read (a wrong one is just wrong) and so is a number, which ``compare`` judges (e.g. ``within(0.02)``).
+
+    A reply travels as a float64 tensor (1,): a letter as its code point, a number as itself.
+    """
+    quiz = function is None
+    if quiz and letters is None:
+        raise ValueError(f"quiz question {id} needs its letters")
+    return Exercise(id, title, notebook, f"{QUIZ_PREFIX}{id.replace('.', '_')}" if quiz else function, hint,
+                    reference=answer, public=lambda: (), run=_ReadAnswer(letters, quiz), compare=compare)
+
+
+def is_quiz(exercise: Exercise) -> bool:
+    """Whether ``exercise`` is a quiz question made by :func:`question` (checked by ``check_answer``)."""
+    return isinstance(exercise.run, _ReadAnswer) and exercise.run.quiz

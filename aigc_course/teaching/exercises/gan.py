@@ -7,7 +7,7 @@ import torch
 
 from aigc_course.models.gan import (discriminator_loss, generator_loss_nonsaturating,
                                     mode_counts, ring_centres)
-from aigc_course.teaching.exercises.framework import Exercise, _choice, _one_thread, _randn, _size
+from aigc_course.teaching.exercises.framework import Exercise, _one_thread, _randn, _size, letter, question
 
 EXERCISES: dict[str, Exercise] = {}
 
@@ -136,6 +136,14 @@ def _gan_covers_modes(got, expected, args) -> bool:
     return bool(torch.isfinite(got).all()) and modes_covered(got) >= GAN_MIN_MODES
 
 
+def _answer_2_5():
+    return letter("B")
+
+
+def _answer_2_6():
+    return letter("A")
+
+
 EXERCISES.update({e.id: e for e in (
     Exercise("2.4", "GAN training step", "02_gan", "my_gan_step",
              "after {steps} steps the generator must cover at least {modes} of the 8 modes: D learns "
@@ -145,10 +153,11 @@ EXERCISES.update({e.id: e for e in (
              reference=_gan_step_reference, public=lambda: (0,), hidden=lambda g: (_size(g, 1, 10_000),),
              run=_train_gan_steps, compare=_gan_covers_modes,
              protects=(f"{__name__}:_gan_reference_step",)),
-    _choice("2.5", "which loss has the gradient (prediction)", "02_gan", "ABC", "B",
-            "look at the slope of each loss where D(G(z)) is close to 0"),
-    _choice("2.6", "vanilla or R1 (prediction)", "02_gan", "ABC", "A",
-            "a smoother D pulls fewer points all the way into a mode: coverage and precision trade against each other"),
+    question("2.5", "which loss has the gradient (prediction)", "02_gan",
+             "look at the slope of each loss where D(G(z)) is close to 0", _answer_2_5, letters="ABC"),
+    question("2.6", "vanilla or R1 (prediction)", "02_gan",
+             "a smoother D pulls fewer points all the way into a mode: coverage and precision trade against each other",
+             _answer_2_6, letters="ABC"),
 )})
 
 

@@ -5,7 +5,7 @@ from typing import Callable
 
 import torch
 
-from aigc_course.teaching.exercises.framework import Exercise, _committed_prediction, _letter_code, _randn, _size, _within
+from aigc_course.teaching.exercises.framework import Exercise, _randn, _size, letter, question, within
 
 EXERCISES: dict[str, Exercise] = {}
 
@@ -142,7 +142,7 @@ def _block_hidden(g: torch.Generator):
 
 
 def _answer_5_5():
-    return _letter_code("A")   # the cache stores keys and values that would be recomputed identically
+    return letter("A")   # the cache stores keys and values that would be recomputed identically
 
 
 def _answer_5_6():
@@ -156,12 +156,13 @@ EXERCISES.update({e.id: e for e in (
              "Linear(C, 4C), GELU with the tanh approximation, Linear(4C, C); heads are C // n_head wide",
              reference=_block_reference, public=_block_public, hidden=_block_hidden, run=_block_run,
              mentions=("aigc_course.models.gpt:Block", "aigc_course.models.gpt:CausalSelfAttention")),
-    _committed_prediction("5.5", "prediction: the KV cache", "05_gpt2", "my_prediction_kv_cache",
-                "does a key or value of an earlier position depend on tokens that come after it?",
-                reference=_answer_5_5),
-    _committed_prediction("5.6", "prediction: LoRA's trainable parameters", "05_gpt2", "my_prediction_lora_parameters",
-                "each adapted matrix (out, in) gets A (r, in) and B (out, r); count them for c_attn and c_proj "
-                "in each of the 4 layers (n_embd = 128)", reference=_answer_5_6, compare=_within(0.02)),
+    question("5.5", "prediction: the KV cache", "05_gpt2",
+             "does a key or value of an earlier position depend on tokens that come after it?", _answer_5_5,
+             function="my_prediction_kv_cache"),
+    question("5.6", "prediction: LoRA's trainable parameters", "05_gpt2",
+             "each adapted matrix (out, in) gets A (r, in) and B (out, r); count them for c_attn and c_proj "
+             "in each of the 4 layers (n_embd = 128)", _answer_5_6, function="my_prediction_lora_parameters",
+             compare=within(0.02)),
 )})
 
 

@@ -5,7 +5,7 @@ from typing import Callable
 
 import torch
 
-from aigc_course.teaching.exercises.framework import Exercise, _committed_prediction, _letter_code, _size
+from aigc_course.teaching.exercises.framework import Exercise, _size, letter, question
 
 EXERCISES: dict[str, Exercise] = {}
 
@@ -90,11 +90,11 @@ def _heldout_accuracy_close_to_reference(got, expected, args) -> bool:
 
 
 def _answer_7_3():
-    return _letter_code("D")   # JPEG quality 50 leaves the fewest marks found (0.116; blur 0.293)
+    return letter("D")   # JPEG quality 50 leaves the fewest marks found (0.116; blur 0.293)
 
 
 def _answer_7_4():
-    return _letter_code("B")   # held-out human passages: z from 1.1 to 2.8, none reaches 4
+    return letter("B")   # held-out human passages: z from 1.1 to 2.8, none reaches 4
 
 
 EXERCISES.update({e.id: e for e in (
@@ -106,12 +106,12 @@ EXERCISES.update({e.id: e for e in (
              hidden=lambda g: _detector_case(g, _size(g, 40, 150), _size(g, 2, 8),
                                              1.5 + 1.5 * float(torch.rand(1, generator=g))),
              run=_detector_run, compare=_heldout_accuracy_close_to_reference),
-    _committed_prediction("7.3", "prediction: what erases the watermark", "07_responsible_aigc", "my_prediction_watermark",
-                "the mark lives in mid-to-high DCT frequencies: which processing throws away the most of those?",
-                reference=_answer_7_3),
-    _committed_prediction("7.4", "prediction: human text and the threshold", "07_responsible_aigc",
-                "my_prediction_human_text", "without the key's bias a text's green count is Binomial(T, gamma); "
-                "how often does a standard normal exceed 4?", reference=_answer_7_4),
+    question("7.3", "prediction: what erases the watermark", "07_responsible_aigc",
+             "the mark lives in mid-to-high DCT frequencies: which processing throws away the most of those?",
+             _answer_7_3, function="my_prediction_watermark"),
+    question("7.4", "prediction: human text and the threshold", "07_responsible_aigc",
+             "without the key's bias a text's green count is Binomial(T, gamma); "
+             "how often does a standard normal exceed 4?", _answer_7_4, function="my_prediction_human_text"),
 )})
 
 

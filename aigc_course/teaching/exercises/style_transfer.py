@@ -10,7 +10,7 @@ import torch
 from aigc_course.models.style import gram_matrix as _gram_matrix
 from aigc_course.models.style import style_loss as _style_loss
 from aigc_course.models.style import total_variation as _total_variation
-from aigc_course.teaching.exercises.framework import Exercise, _letter_prediction, _size
+from aigc_course.teaching.exercises.framework import Exercise, _size, letter, question
 
 EXERCISES: dict[str, Exercise] = {}
 
@@ -159,12 +159,12 @@ def _loss_within_5_percent(got, expected, args) -> bool:
     return style_objective(got, *args[:2], args[3]) <= 1.05 * style_objective(expected, *args[:2], args[3])
 
 
-def _answer_lbfgs_vs_adam(options):
-    return torch.tensor(0.0)   # A: L-BFGS ends lower
+def _answer_3_5():
+    return letter("A")   # L-BFGS ends lower
 
 
-def _answer_style_weight(options):
-    return torch.tensor(1.0)   # B: the texture takes over
+def _answer_3_6():
+    return letter("B")   # the texture takes over
 
 
 EXERCISES.update({e.id: e for e in (
@@ -176,12 +176,13 @@ EXERCISES.update({e.id: e for e in (
              reference=_lbfgs_reference, public=lambda: _closure_case(torch.Generator().manual_seed(30)),
              hidden=_closure_case, run=_lbfgs_run, compare=_loss_within_5_percent,
              protects=(f"{__name__}:_style_closure_reference",)),
-    _letter_prediction("3.5", "predict: L-BFGS or Adam", "03_style_transfer", "my_prediction_optimizer",
-                "reread how L-BFGS uses its recent gradients, and what kind of objective this is (smooth, "
-                "no mini-batches); then run the next cell", _answer_lbfgs_vs_adam, 3),
-    _letter_prediction("3.6", "predict: a large style weight", "03_style_transfer", "my_prediction_style_weight",
-                "the optimiser minimises content_weight * content + style_weight * style: which term dominates "
-                "when the ratio is 100?", _answer_style_weight, 3),
+    question("3.5", "predict: L-BFGS or Adam", "03_style_transfer",
+             "reread how L-BFGS uses its recent gradients, and what kind of objective this is (smooth, "
+             "no mini-batches); then run the next cell", _answer_3_5,
+             function="my_prediction_optimizer", letters="ABC"),
+    question("3.6", "predict: a large style weight", "03_style_transfer",
+             "the optimiser minimises content_weight * content + style_weight * style: which term dominates "
+             "when the ratio is 100?", _answer_3_6, function="my_prediction_style_weight", letters="ABC"),
 )})
 
 

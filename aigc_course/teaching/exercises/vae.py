@@ -6,7 +6,7 @@ from typing import Callable
 import torch
 
 from aigc_course.models.vae import kl_to_standard_normal, reparameterize
-from aigc_course.teaching.exercises.framework import Exercise, _choice, _one_thread, _randn, _size
+from aigc_course.teaching.exercises.framework import Exercise, _one_thread, _randn, _size, letter, question
 
 def _posterior_case(seed: int = 7) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
@@ -127,9 +127,19 @@ def check_vae_step(answer: Callable) -> None:
     EXERCISES["1.3"].check(answer)
 
 
+def _answer_1_4():
+    return letter("B")
+
+
+def _answer_1_5():
+    return letter("C")
+
+
 EXERCISES.update({e.id: e for e in (
-    _choice("1.4", "rate as beta grows (prediction)", "01_vae", "ABC", "B",
-            "beta multiplies the KL term of the loss: what does the optimiser do to a term that costs more?"),
-    _choice("1.5", "IW-NLL against -ELBO (prediction)", "01_vae", "ABC", "C",
-            "the ELBO is a lower bound on log p(x), and importance sampling with k = 500 tightens it"),
+    question("1.4", "rate as beta grows (prediction)", "01_vae",
+             "beta multiplies the KL term of the loss: what does the optimiser do to a term that costs more?",
+             _answer_1_4, letters="ABC"),
+    question("1.5", "IW-NLL against -ELBO (prediction)", "01_vae",
+             "the ELBO is a lower bound on log p(x), and importance sampling with k = 500 tightens it",
+             _answer_1_5, letters="ABC"),
 )})
