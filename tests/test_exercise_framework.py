@@ -94,3 +94,31 @@ def test_each_lessons_own_solutions_pass_the_hidden_inputs_and_its_stubs_fail():
                         if ok != should_pass:
                             failures.append(f"{exercise.id} seed {seed} case {k}: {line}")
     assert failures == []
+
+
+def test_the_package_re_exports_every_lessons_checks_and_public_names():
+    """Notebooks import from ``aigc_course.teaching.exercises``: each lesson module's public names are there too."""
+    from aigc_course.teaching import exercises
+
+    for lesson in exercises.LESSONS:
+        public = {n for n, v in vars(lesson).items() if not n.startswith("_") and getattr(v, "__module__", None)
+                  == lesson.__name__ or n.isupper() and n != "EXERCISES" and not n.startswith("_")}
+        for name in public:
+            assert getattr(exercises, name) is getattr(lesson, name) and name in exercises.__all__, (lesson, name)
+        assert all(exercises.EXERCISES[i] is e for i, e in lesson.EXERCISES.items())
+    assert len(exercises.EXERCISES) == sum(len(lesson.EXERCISES) for lesson in exercises.LESSONS) == 43
+
+
+def test_a_question_reads_one_letter_and_keeps_its_answer_in_a_stubbed_reference():
+    """``question``: a quiz needs its letters; the right answer is a module-level reference (stubbed while grading)."""
+    import pytest
+
+    from aigc_course.teaching.exercises import EXERCISES, is_quiz, letter, question
+
+    with pytest.raises(ValueError, match="needs its letters"):
+        question("9.9", "demo", "09_x", "a hint", lambda: letter("A"))
+    quiz, prediction = EXERCISES["0.1"], EXERCISES["5.5"]
+    assert is_quiz(quiz) and quiz.function == "my_answer_0_1" and not is_quiz(prediction)
+    assert quiz.references() == ("aigc_course.teaching.exercises.welcome:_answer_0_1",)
+    assert quiz.run(lambda: " b ", ()).tolist() == [66.0] == letter("B").tolist()   # ord("B") = 66
+    assert prediction.run(lambda: 24576, ()).tolist() == [24576.0]

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from aigc_course.teaching import exercises
+from aigc_course.teaching.exercises import evaluation, gpt2, responsible_aigc, vae
 
 
 def _first_line(capsys):
@@ -317,6 +318,9 @@ def test_predict_then_run_questions(capsys, exercise, check, right):
     assert _first_line(capsys).startswith(f"Exercise {exercise} {title}: not yet - ")
     check(lambda: 0)
     assert "return one of the letters" in _first_line(capsys)
+    for reply in ("", "  ", "AB", "ABC"):   # not one letter: never read as "A" (a substring of "ABC")
+        check(lambda: reply)
+        assert "return one of the letters A, B, C as a string" in _first_line(capsys), reply
 
 
 def test_diffusion_references_follow_the_schedule_their_inputs_carry():
@@ -385,7 +389,7 @@ def _vae_step(sign=1.0, zero_grad=True, kl=True):
 
 def test_heldout_measure_of_the_vae_step_exercise():
     """All weights 0: mu = logvar = 0 (KL 0) and every pixel's logit 0 (p = 1/2): -ELBO = 784 ln 2 nats."""
-    n = sum(p.numel() for p in exercises._step_vae(0).parameters())
+    n = sum(p.numel() for p in vae._step_vae(0).parameters())
     assert exercises.heldout_negative_elbo(torch.zeros(n)) == pytest.approx(784 * math.log(2), rel=1e-5)
     assert exercises.heldout_negative_elbo(torch.full((n,), float("nan"))) == float("inf")
 
@@ -479,14 +483,14 @@ def _block_by_hand(x, w, n_head, post_norm=False, causal=True, exact_gelu=False)
 def test_block_pinned_and_checked(capsys):
     ex = exercises.EXERCISES["5.4"]
     x, weights, n_head = ex.public()
-    zeroed = dict(zip(exercises._BLOCK_NAMES, weights))
+    zeroed = dict(zip(gpt2._BLOCK_NAMES, weights))
     for name in zeroed:
         if name.startswith(("attn", "mlp")):
             zeroed[name] = torch.zeros_like(zeroed[name])
     assert torch.equal(_block_by_hand(x, zeroed, n_head), x)  # both sub-layers output 0: the residuals give x back
     # one position: attention over itself alone returns its own value vector, causal or not
     one = x[:, :1]
-    w = dict(zip(exercises._BLOCK_NAMES, weights))
+    w = dict(zip(gpt2._BLOCK_NAMES, weights))
     assert torch.allclose(_block_by_hand(one, w, n_head), _block_by_hand(one, w, n_head, causal=False))
     exercises.check_block(_block_by_hand)
     assert _first_line(capsys) == "Exercise 5.4 Transformer block: correct"
@@ -536,7 +540,7 @@ def test_fid_from_features_pinned_and_checked(capsys):
     # 1-D: real {0, 2} (mean 1, variance 2), fake {1, 3} (mean 2, variance 2): FID = (1 - 2)^2 + 0 = 1
     real, fake = torch.tensor([[0.0], [2.0]]).double(), torch.tensor([[1.0], [3.0]]).double()
     assert float(_fid_by_hand(real, fake)) == pytest.approx(1.0)
-    assert float(exercises._fid_reference(real, fake)) == pytest.approx(1.0)
+    assert float(evaluation._fid_reference(real, fake)) == pytest.approx(1.0)
     # dividing by N instead of N - 1 halves both variances here: (1 - 2)^2 + (1 - 1)^2 = 1 still, so use {0, 4}:
     # variances 8 (unbiased) vs 4 (biased) against {0, 2}'s 2 vs 1: (sqrt 8 - sqrt 2)^2 = 2 vs (2 - 1)^2 = 1, + 1
     wide = torch.tensor([[0.0], [4.0]]).double()
@@ -583,7 +587,7 @@ def test_detector_training_is_judged_by_held_out_accuracy(capsys):
     g = torch.Generator().manual_seed(0)
     real = torch.randn(20000, d, generator=g, dtype=torch.float64) + truth[:d]
     fake = torch.randn(20000, d, generator=g, dtype=torch.float64) + truth[:d] + truth[d:]
-    assert exercises._balanced_accuracy(ex.reference(*args), real, fake) == pytest.approx(0.8413, abs=0.03)
+    assert responsible_aigc._balanced_accuracy(ex.reference(*args), real, fake) == pytest.approx(0.8413, abs=0.03)
     exercises.check_train_detector(_detector_by_hand)
     assert _first_line(capsys) == "Exercise 7.2 training a detector: correct"
     for seed in range(2):
@@ -620,10 +624,10 @@ def test_training_step_is_judged_by_the_held_out_loss(capsys):
     for _ in range(500):
         pi = pi @ table
     floor = float((pi * -(table * table.log()).sum(1)).sum())
-    untrained = exercises._heldout_lm_loss(torch.nn.utils.parameters_to_vector(
-        exercises._tiny_gpt(len(table)).parameters()).detach(), table)
+    untrained = gpt2._heldout_lm_loss(torch.nn.utils.parameters_to_vector(
+        gpt2._tiny_gpt(len(table)).parameters()).detach(), table)
     assert untrained == pytest.approx(math.log(len(table)), abs=0.3)     # small initial weights: near uniform
-    trained = exercises._heldout_lm_loss(ex.reference(*ex.public()), table)
+    trained = gpt2._heldout_lm_loss(ex.reference(*ex.public()), table)
     assert floor - 0.1 < trained < untrained - 0.5                        # learns most of what can be learned
     exercises.check_train_step(_step_by_hand)
     assert _first_line(capsys) == "Exercise 5.7 GPT training step: correct"

@@ -315,7 +315,7 @@ def test_the_worker_never_sees_the_real_references(tmp_path):
 
 def test_every_registered_reference_is_stubbed(tmp_path):
     refs = grader.all_references()
-    assert len(refs) >= 17 and "aigc_course.teaching.exercises:_z_score_reference" in refs
+    assert len(refs) >= 17 and "aigc_course.teaching.exercises.responsible_aigc:_z_score_reference" in refs
     sandbox.build_stub_package(refs, tmp_path)
     for ref in refs:
         module, name = ref.split(":")

@@ -97,8 +97,8 @@ def _event_names() -> set[str]:
 # (file, function) -> every value the non-literal tr(...) there can receive
 DYNAMIC = {
     ("views/widgets/base.py", "timing_text"): _explorer_timing_labels,
-    ("teaching/exercises.py", "title_text"): _exercise_titles,
-    ("teaching/exercises.py", "hint_text"): _exercise_hints,
+    ("teaching/exercises/framework.py", "title_text"): _exercise_titles,
+    ("teaching/exercises/framework.py", "hint_text"): _exercise_hints,
     ("views/plots.py", "timeline"): _event_names,
 }
 
