@@ -12,7 +12,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml requirements/lock.txt classroom/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -e '.[dev,ref,teach]'
+	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -e '.[dev,ref,teach,data]'
 	@# nbgrader is installed for its CLI and tests; keep its server/lab extensions out of the learners' JupyterLab
 	@for ext in formgrader validate_assignment assignment_list course_list; do \
 	  $(BIN)/jupyter server extension disable --sys-prefix nbgrader.server_extensions.$$ext >/dev/null 2>&1; done

@@ -76,7 +76,9 @@ def _wait_all_ran(nb) -> float:
 
 
 def test_chinese_text_is_drawn_with_a_cjk_font(zh):
+    zh.scroll_to(zh.page.locator(".jp-Notebook .jp-Cell").first)  # after Run All the view is at the bottom
     heading = zh.page.locator(".jp-RenderedMarkdown h1").first
+    heading.wait_for(timeout=30_000)
     text = heading.inner_text()
     assert any("\u4e00" <= ch <= "\u9fff" for ch in text), f"the lesson title is not Chinese: {text!r}"
     fonts = _fonts_used(zh, ".jp-RenderedMarkdown h1")
