@@ -76,7 +76,11 @@ def test_guidance_explorer_resamples_for_w_and_class(lesson, e2e_report):
     moves = [lesson.press(w, "ArrowRight", "grid", timeout=60) for _ in range(GUIDANCE_MOVES)]
     assert all(m["changed"] for m in moves), "a key press on w did not redraw the samples"
     assert labdriver.readout_value(w) == pytest.approx(0.5 * GUIDANCE_MOVES)
-    assert f"w = {0.5 * GUIDANCE_MOVES:.1f}" in view.locator(".widget-html").last.inner_text()
+    # a press can land while the previous w is still sampling: wait until the last value has been drawn
+    want = f"w = {0.5 * GUIDANCE_MOVES:.1f}:"
+    page.wait_for_function("want => [...document.querySelectorAll('.widget-html')].some("
+                           "e => e.textContent.includes(want))", arg=want, timeout=60_000)
+    assert want in view.locator(".widget-html").last.inner_text()
     lesson.shot("44_guidance_after_w", view)
     after_w = grid.get_attribute("src")
     assert after_w != first
