@@ -10,27 +10,11 @@ import nbformat
 import pytest
 
 from aigc_course.teaching import grading
+from lesson01_answers import CHECKS, IDS, RIGHT, SIGNATURES, WRONG
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON = ROOT / "notebooks" / "01_vae.ipynb"
 
-VAE_STEP = ("mu, logvar = model.encode(x)\n    logits = model.decode(mu + torch.exp(0.5 * logvar) * eps)\n"
-            "    rec = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction='none')\n"
-            "    loss = (rec.flatten(1).sum(1) + 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(-1)).mean()\n"
-            "    ZERO\n    loss.backward()\n    optimizer.step()")
-RIGHT = {"my_reparameterize": "return mu + torch.exp(0.5 * logvar) * eps",
-         "my_kl": "return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=-1)",
-         "my_vae_step": VAE_STEP.replace("ZERO", "optimizer.zero_grad()"),
-         "my_answer_1_4": "return 'B'", "my_answer_1_5": "return 'C'"}
-WRONG = {"my_reparameterize": "return mu + torch.exp(logvar) * eps",
-         "my_kl": "return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)",
-         "my_vae_step": VAE_STEP.replace("ZERO", "loss = -loss  # ascends the loss"),
-         "my_answer_1_4": "return 'A'", "my_answer_1_5": "return 'B'"}
-SIGNATURES = {"my_reparameterize": "mu, logvar, eps", "my_kl": "mu, logvar", "my_vae_step": "model, optimizer, x, eps",
-              "my_answer_1_4": "", "my_answer_1_5": ""}
-CHECKS = {"my_reparameterize": "check_reparameterize", "my_kl": "check_kl", "my_vae_step": "check_vae_step",
-          "my_answer_1_4": "check_answer", "my_answer_1_5": "check_answer"}
-IDS = ("1.1", "1.2", "1.3", "1.4", "1.5")
 
 
 def _submission(bodies: dict[str, str], *, before: str = "", keep_checks: bool = True, extra_check: str = ""):

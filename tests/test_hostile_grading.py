@@ -15,30 +15,18 @@ import nbformat
 import pytest
 
 from aigc_course.teaching import grader, sandbox
+from lesson01_answers import CHECKS, RIGHT, SIGNATURES, vae_step
+from lesson01_answers import WRONG as TYPICAL_WRONG
 
 # 1.3 (a training step, self-contained so its score does not depend on 1.1 and 1.2) and the
 # predict-then-run questions 1.4 and 1.5 are in every submission too.
-VAE_STEP = ("mu, logvar = model.encode(x)\n    logits = model.decode(mu + torch.exp(0.5 * logvar) * eps)\n"
-            "    rec = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction='none')\n"
-            "    loss = (rec.flatten(1).sum(1) + 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(-1)).mean()\n"
-            "    ZERO\n    loss.backward()\n    optimizer.step()")
-RIGHT = {"my_reparameterize": "return mu + torch.exp(0.5 * logvar) * eps",
-         "my_kl": "return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=-1)",
-         "my_vae_step": VAE_STEP.replace("ZERO", "optimizer.zero_grad()"),
-         "my_answer_1_4": "return 'B'", "my_answer_1_5": "return 'C'"}
-WRONG = {"my_reparameterize": "return mu + torch.exp(logvar) * eps",
-         "my_kl": "return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)",
-         "my_vae_step": VAE_STEP.replace("ZERO", "pass  # forgot to clear the gradients"),
-         "my_answer_1_4": "return 'A'", "my_answer_1_5": "return 'A'"}
+WRONG = {**TYPICAL_WRONG, "my_vae_step": vae_step("pass  # forgot to clear the gradients"),
+         "my_answer_1_5": "return 'A'"}
 TODO = {"my_reparameterize": "raise NotImplementedError('Exercise 1.1: reparameterisation')",
         "my_kl": "raise NotImplementedError('Exercise 1.2: KL divergence')",
         "my_vae_step": "raise NotImplementedError('Exercise 1.3: VAE training step')",
         "my_answer_1_4": "raise NotImplementedError('Exercise 1.4')",
         "my_answer_1_5": "raise NotImplementedError('Exercise 1.5')"}
-SIGNATURES = {"my_reparameterize": "mu, logvar, eps", "my_kl": "mu, logvar", "my_vae_step": "model, optimizer, x, eps",
-              "my_answer_1_4": "", "my_answer_1_5": ""}
-CHECKS = {"my_reparameterize": "check_reparameterize", "my_kl": "check_kl", "my_vae_step": "check_vae_step",
-          "my_answer_1_4": "check_answer", "my_answer_1_5": "check_answer"}
 NEW = ("1.3", "1.4", "1.5")
 
 

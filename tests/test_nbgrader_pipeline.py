@@ -29,26 +29,15 @@ pytest.importorskip("nbgrader")
 
 from aigc_course.teaching import grader  # noqa: E402
 from aigc_course.teaching.nbgrader_course import build_course, configure  # noqa: E402
+from lesson01_answers import IDS, RIGHT, SIGNATURES, WRONG, indented, vae_step  # noqa: E402
 
 ASSIGNMENT = "01_vae"
-IDS = ("1.1", "1.2", "1.3", "1.4", "1.5")
 SEED = 20261201  # the same hidden inputs on both sides, so even a borderline answer gets one verdict
 DRAWS = 1  # hidden draws per exercise (the default 3 triples 1.3's training runs), the same on both sides
 TIMEOUT = 20  # seconds per cell / per graded call; mallory's endless loop costs this once per grading
-VAE_STEP = ("    mu, logvar = model.encode(x)\n    logits = model.decode(mu + torch.exp(0.5 * logvar) * eps)\n"
-            "    rec = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction='none')\n"
-            "    loss = (rec.flatten(1).sum(1) + 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(-1)).mean()\n"
-            "    ZERO\n    loss.backward()\n    optimizer.step()\n    return loss.detach()")
-SIGNATURES = {"my_reparameterize": "mu, logvar, eps", "my_kl": "mu, logvar", "my_vae_step": "model, optimizer, x, eps",
-              "my_answer_1_4": "", "my_answer_1_5": ""}
-RIGHT = {"my_reparameterize": "    return mu + torch.exp(0.5 * logvar) * eps",
-         "my_kl": "    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=-1)",
-         "my_vae_step": VAE_STEP.replace("ZERO", "optimizer.zero_grad()"),
-         "my_answer_1_4": "    return 'B'", "my_answer_1_5": "    return 'C'"}
-WRONG = {"my_reparameterize": "    return mu + torch.exp(logvar) * eps",
-         "my_kl": "    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)",
-         "my_vae_step": VAE_STEP.replace("ZERO", "loss = -loss  # ascends the loss"),
-         "my_answer_1_4": "    return 'A'", "my_answer_1_5": "    return 'B'"}
+# Cells here are `def f(...):` + body, and 1.3 returns its loss as the nbgrader test cell expects.
+RIGHT = indented({**RIGHT, "my_vae_step": vae_step("optimizer.zero_grad()", returns=True)})
+WRONG = indented({**WRONG, "my_vae_step": vae_step("loss = -loss  # ascends the loss", returns=True)})
 # Every answer of mallory is wrong; each solution cell tries something else.
 FIND_COURSE = ("import pathlib\nhere = pathlib.Path.cwd().resolve()\n"
                "course = next((p for p in (here, *here.parents) if (p / 'gradebook.db').exists()), None)\n")
