@@ -438,7 +438,8 @@ def sample(model: UNet, n: int, label=None, *, sampler: str = "ddim", steps: int
     0 = deterministic). ``callback(t, x_t, x0_hat)`` sees every step, in
     model space [-1, 1] (:func:`sample_trajectory` records them in [0, 1]).
     All random numbers come from ``generator`` (CPU), so a seed fixes the
-    result on any device.
+    result on any device. On a CPU the model's weights are switched to the
+    ``channels_last`` memory layout first (same values; faster convolutions).
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}: choose 'ddpm' or 'ddim'")
@@ -448,13 +449,18 @@ def sample(model: UNet, n: int, label=None, *, sampler: str = "ddim", steps: int
         raise ValueError(f"guidance w must be >= 0, got {guidance}")
     model.eval()
     schedule, device = model.schedule, next(model.parameters()).device
+    memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    if device.type == "cpu":
+        # oneDNN's CPU convolutions run ~1.8x faster on (B, H, W, C)-ordered tensors (measured at batch 250 on a
+        # 2-core Xeon): switch the weights once (same values and shapes, only the strides change) and feed x so
+        model.to(memory_format=torch.channels_last)
     timesteps = sampling_timesteps(schedule.T, steps)
     y = _labels(label, n, model, device)
     guided = y is not None and guidance > 0
     if guided:
         y_in = torch.cat([y, torch.full_like(y, model.config.null_label)])
     x = torch.randn(n, *IMAGE_SHAPE, generator=generator) if x_T is None else x_T.clone().cpu()
-    x = x.to(device)
+    x = x.to(device).contiguous(memory_format=memory_format)
     for i, t in enumerate(tqdm(timesteps, desc=f"{sampler}-{steps}", disable=not progress)):
         t_prev = timesteps[i + 1] if i + 1 < len(timesteps) else -1
         if guided:
