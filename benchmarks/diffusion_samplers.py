@@ -12,6 +12,10 @@ N of each) is measured at the same N, because FID is biased upwards for small N.
     python benchmarks/diffusion_samplers.py --n 1000            # the issue's setting
     python benchmarks/diffusion_samplers.py --n 200 --threads 2 # what fits a busy 2-core machine
     python benchmarks/diffusion_samplers.py --samplers ddim-50@1 ddim-100 ddim-200 --guidance
+    python benchmarks/diffusion_samplers.py --n 200 --seeds 3 --guidance \
+        --samplers ddpm-1000 ddim-50 ddim-50@0.5 ddim-50@1 dpm++-50 dpm++-20 dpm++-10
+        # a cheaper protocol for the FID ratio: fewer digits, every row (DDPM-1000 too) drawn with 3 seeds,
+        # the seeds' spread printed as the noise of each FID
         # other rows: SAMPLER-STEPS[@ETA] (eta: DDIM's noise, 0 = deterministic, 1 = DDPM's level);
         # --guidance with no values skips the guidance sweep
 
@@ -39,8 +43,9 @@ def parse_sampler(spec: str) -> tuple[str, int, float]:
     """``"ddim-50@1"`` -> ("ddim", 50, 1.0): sampler, steps and DDIM's eta (0 when omitted)."""
     head, _, eta = spec.lower().partition("@")
     sampler, _, steps = head.partition("-")
-    if sampler not in ("ddpm", "ddim") or not steps.isdigit() or (eta and sampler != "ddim"):
-        raise argparse.ArgumentTypeError(f"expected SAMPLER-STEPS[@ETA] such as ddim-50 or ddim-50@1, got {spec!r}")
+    if sampler not in ("ddpm", "ddim", "dpm++") or not steps.isdigit() or (eta and sampler != "ddim"):
+        raise argparse.ArgumentTypeError(f"expected SAMPLER-STEPS[@ETA] such as ddim-50, ddim-50@1 or dpm++-20, "
+                                         f"got {spec!r}")
     return sampler, int(steps), float(eta or 0.0)
 
 
@@ -63,6 +68,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int)
     parser.add_argument("--guidance", type=float, nargs="*", default=[0.0, 1.0, 3.0, 6.0])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="draw every row with this many seeds (seed, seed+1, ...): FID is then the mean, and its "
+                             "spread across seeds is the noise to compare row differences with")
     parser.add_argument("--samplers", type=parse_sampler, nargs="+", default=[parse_sampler(s) for s in DEFAULT_SAMPLERS],
                         help="rows to compare, SAMPLER-STEPS[@ETA]; speed-up and FID ratio are relative to the first")
     args = parser.parse_args()
@@ -80,10 +88,16 @@ def main() -> None:
           f"real-vs-real FID floor at this N: {floor:.1f}\n")
 
     rows = []
+    spreads = {}
     for sampler, steps, eta in args.samplers:
-        images, labels, seconds, cpu = draw(model, args.n, sampler, steps, seed=args.seed, eta=eta)
-        fid = metrics.fid(classifier, real, images)
-        acc = (metrics.predict_labels(classifier, images) == labels).float().mean().item()
+        fids, accs, seconds, cpu = [], [], 0.0, 0.0
+        for seed in range(args.seed, args.seed + args.seeds):
+            images, labels, s, c = draw(model, args.n, sampler, steps, seed=seed, eta=eta)
+            fids.append(metrics.fid(classifier, real, images))
+            accs.append((metrics.predict_labels(classifier, images) == labels).float().mean().item())
+            seconds, cpu = seconds + s / args.seeds, cpu + c / args.seeds
+        fid, acc = sum(fids) / len(fids), sum(accs) / len(accs)
+        spreads[row_name(sampler, steps, eta)] = torch.tensor(fids).std().item() if len(fids) > 1 else float("nan")
         rows.append((row_name(sampler, steps, eta), steps, seconds, cpu, fid, acc))
     base_seconds, base_cpu, base_fid = rows[0][2], rows[0][3], rows[0][4]
     base = "DDPM" if rows[0][0] == "DDPM-1000" else "row 1"
@@ -94,6 +108,9 @@ def main() -> None:
         print(f"{name:<{width}} {steps:>5} {seconds:>8.1f} {base_seconds / seconds:>8.1f}x {cpu:>8.1f} "
               f"{base_cpu / cpu:>8.1f}x {fid:>7.1f} {fid / base_fid:>10.2f} {acc:>9.3f}", flush=True)
     print("(CPU s = process CPU time: steadier than wall time when other jobs share the cores)")
+    if args.seeds > 1:
+        print(f"FID spread (standard deviation over {args.seeds} seeds, same real digits): " +
+              ", ".join(f"{name} {sd:.1f}" for name, sd in spreads.items()))
     if [row[0] for row in rows[:2]] == ["DDPM-1000", "DDIM-50"]:
         ddim50 = rows[1]
         verdict = base_seconds / ddim50[2] >= 15 and ddim50[4] <= 1.2 * base_fid

@@ -2,9 +2,11 @@
 
 (a) inference: tokens/second generating 128 new tokens (batch 1, greedy) with the GPT-2 124M shape and
     identical random weights: ours with its KV cache vs ``transformers`` ``GPT2LMHeadModel.generate()``
-    (with its own cache), and ours again after the opt-in ``use_decoding_layout`` (weights stored as
-    (in, out) in memory). Its gain depends on the CPU, so the CPU's name is printed next to the ratio.
-    Also checks that all three produce the same tokens.
+    (with its own cache), ours again after the opt-in ``use_decoding_layout`` (weights stored as
+    (in, out) in memory; its gain depends on the CPU, so the CPU's name is printed next to the ratio),
+    and ours with int8 weights (``int8_decoder``). Checks that the float paths produce the same tokens,
+    measures int8's accuracy cost (logits, greedy-token agreement, held-out loss of the shipped models),
+    and the machine's memory bandwidth (STREAM triad): bytes read per token x tokens/s, as a share of it.
 (b) training: character-level validation loss on the Shakespeare corpus after the same wall time:
     ours (the ``gpt_char`` architecture: 4 layers, 128 wide, 128-byte context, batch 32, bf16 autocast,
     lr 2e-3 cosine over the time budget) vs the well-known minimal-GPT CPU recipe (nanoGPT's
@@ -18,6 +20,7 @@
 
     python benchmarks/gpt2.py                     # the full run (~25 min on 2 idle cores)
     python benchmarks/gpt2.py --seconds 120 --ft-iters 150   # a shorter run on a busy machine
+    python benchmarks/gpt2.py --skip training,finetune        # (a) only, ~3 min
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import argparse
 import dataclasses
 import math
 import os
+import statistics
 import time
 
 import torch
@@ -32,6 +36,7 @@ import torch
 from aigc_course.core.env import cpu_name, hardware_summary, seed_everything, set_threads
 from aigc_course.models.gpt import GPT, GPTConfig, use_decoding_layout
 from aigc_course.models.gpt_hf import to_hf
+from aigc_course.models.gpt_int8 import int8_decoder, weight_bytes_per_token
 from aigc_course.data.corpora import random_batch
 from aigc_course.recipes.gpt import (GPT_PRESETS, GPTRecipe, configure_optimizer, encode_corpus, finetune_gpt,
                                      make_tokenizer, nats_per_byte, split_corpus)
@@ -44,12 +49,30 @@ def load() -> str:
     return f"load average {one:.1f} (5 min {five:.1f}) on {os.cpu_count()} cores"
 
 
-def bench_inference(new_tokens: int = 128, prompt_len: int = 16, repeats: int = 3) -> dict:
-    """Tokens/s of three decoders on identical weights, interleaved, best of ``repeats`` each.
+def stream_triad(n: int = 32_000_000, repeats: int = 5) -> float:
+    """Memory bandwidth in GB/s, STREAM's "triad" a = b + s * c on float32 arrays far larger than any cache.
+
+    Counts 3 x 4 bytes per element (two reads, one write), as STREAM does; median of ``repeats``.
+    This is the physical limit a memory-bound decoding step runs into.
+    """
+    a, b, c = torch.empty(n), torch.rand(n), torch.rand(n)
+    torch.add(b, c, alpha=3.0, out=a)  # touch the pages once
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        torch.add(b, c, alpha=3.0, out=a)
+        times.append(time.perf_counter() - started)
+    return 3 * 4 * n / statistics.median(times) / 1e9
+
+
+def bench_inference(new_tokens: int = 128, prompt_len: int = 16, repeats: int = 5) -> dict:
+    """Tokens/s of four decoders on identical weights, interleaved, median of ``repeats`` each.
 
     "ours" is ``GPT.generate`` as every caller gets it (``nn.Linear``'s (out, in) layout);
-    "ours + decoding layout" is a copy of the same model after ``use_decoding_layout``, so
-    ``layout_gain`` is what storing the weights as (in, out) buys on this CPU.
+    "ours + decoding layout" is a copy of the same model after ``use_decoding_layout``;
+    "ours, int8 weights" is ``int8_decoder(model)`` (weights stored as int8, a quarter of the bytes).
+    The float paths must give the same tokens as ``transformers``; for int8 the share of
+    greedy tokens that agree with float32 and the largest logit difference are measured.
     """
     from transformers import GenerationConfig
 
@@ -58,35 +81,56 @@ def bench_inference(new_tokens: int = 128, prompt_len: int = 16, repeats: int = 
     transposed = GPT(GPTConfig()).eval()
     transposed.load_state_dict(ours.state_dict())
     use_decoding_layout(transposed)  # the opt-in: same values, (in, out) in memory
+    int8 = int8_decoder(ours)
     hf = to_hf(ours)
     prompt = torch.randint(0, 50257, (1, prompt_len), generator=torch.Generator().manual_seed(0))
     config = GenerationConfig(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
                               use_cache=True, pad_token_id=0, eos_token_id=None)
-
-    def run_ours():
-        return ours.generate(prompt, new_tokens, greedy=True, use_cache=True)
-
-    def run_transposed():
-        return transposed.generate(prompt, new_tokens, greedy=True, use_cache=True)
-
-    def run_hf():
-        return hf.generate(prompt, generation_config=config, attention_mask=torch.ones_like(prompt))
-
-    runs = {"ours": run_ours, "ours + decoding layout": run_transposed, "transformers": run_hf}
-    results = {}
+    runs = {"ours": lambda: ours.generate(prompt, new_tokens, greedy=True, use_cache=True),
+            "ours + decoding layout": lambda: transposed.generate(prompt, new_tokens, greedy=True, use_cache=True),
+            "ours, int8 weights": lambda: int8.generate(prompt, new_tokens, greedy=True, use_cache=True),
+            "transformers": lambda: hf.generate(prompt, generation_config=config,
+                                                attention_mask=torch.ones_like(prompt))}
+    rates = {name: [] for name in runs}
     with torch.inference_mode():
         outputs = {name: fn() for name, fn in runs.items()}  # warm-up (and the tokens to compare)
-        for _ in range(repeats):
+        for _ in range(repeats):  # interleaved: a change in load hits every decoder alike
             for name, fn in runs.items():
                 started = time.perf_counter()
                 fn()
-                rate = new_tokens / (time.perf_counter() - started)
-                results[name] = max(results.get(name, 0.0), rate)  # best of `repeats`: least disturbed by load
-    results["same_tokens"] = all(torch.equal(out, outputs["transformers"]) for out in outputs.values())
+                rates[name].append(new_tokens / (time.perf_counter() - started))
+        # int8's accuracy on the float model's own sequence (teacher forcing): logits and top-1 agreement
+        seq = outputs["ours"]
+        float_logits, int8_logits = ours(seq)[0], int8(seq)[0]
+    results = {name: statistics.median(r) for name, r in rates.items()}
+    float_runs = ("ours", "ours + decoding layout", "transformers")
+    results["same_tokens"] = all(torch.equal(outputs[n], outputs["transformers"]) for n in float_runs)
+    results["int8_token_agreement"] = (float_logits.argmax(-1) == int8_logits.argmax(-1)).float().mean().item()
+    results["int8_generated_agreement"] = (outputs["ours, int8 weights"] == seq)[0, prompt_len:].float().mean().item()
+    results["int8_max_logit_diff"] = (float_logits - int8_logits).abs().max().item()
+    results["logit_range"] = float_logits.abs().max().item()
     results["ratio"] = results["ours"] / results["transformers"]
     results["layout_ratio"] = results["ours + decoding layout"] / results["transformers"]
     results["layout_gain"] = results["ours + decoding layout"] / results["ours"]
+    results["int8_ratio"] = results["ours, int8 weights"] / results["transformers"]
+    results["bytes_fp32"] = weight_bytes_per_token(ours)
+    results["bytes_int8"] = weight_bytes_per_token(int8)
     return results
+
+
+def int8_accuracy() -> dict:
+    """Held-out loss (nats per character, all of the held-out Shakespeare) of the shipped ``gpt_char`` and
+    ``gpt_bpe`` in float32 and with int8 weights: what quantization costs on trained weights."""
+    from aigc_course.data.tokenizers import tokenizer_for
+    from aigc_course.models.hub import load_pretrained
+
+    held_out = split_corpus("shakespeare")[1]
+    out = {}
+    for name in ("gpt_char", "gpt_bpe"):
+        model, card = load_pretrained(name)
+        tokenizer = tokenizer_for(card)
+        out[name] = (nats_per_byte(model, tokenizer, held_out), nats_per_byte(int8_decoder(model), tokenizer, held_out))
+    return out
 
 
 BASELINE = GPTRecipe(GPTConfig(vocab_size=256, block_size=64, n_layer=4, n_head=4, n_embd=128), corpora=("shakespeare",),
@@ -182,19 +226,32 @@ def main() -> None:
     parser.add_argument("--ft-iters", type=int, default=300, help="fine-tuning steps per variant in (c)")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: inference,training,finetune")
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--new-tokens", type=int, default=128, help="tokens generated per decoding run in (a)")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved decoding runs per decoder in (a)")
     args = parser.parse_args()
     set_threads(args.threads)
     skip = set(filter(None, args.skip.split(",")))
     print(f"{hardware_summary()}; at start: {load()}")
     if "inference" not in skip:
-        r = bench_inference()
-        print(f"\n(a) GPT-2 124M, 128 new tokens, batch 1, greedy ({load()})")
-        print(f"    ours (KV cache)              {r['ours']:7.1f} tokens/s")
-        print(f"    ours + decoding layout       {r['ours + decoding layout']:7.1f} tokens/s  (opt-in: "
-              f"use_decoding_layout(model))")
-        print(f"    transformers generate()      {r['transformers']:7.1f} tokens/s")
-        print(f"    ratio ours / transformers: {r['ratio']:.2f}x (with the layout {r['layout_ratio']:.2f}x); "
-              f"same tokens: {r['same_tokens']}")
+        bandwidth = stream_triad()
+        r = bench_inference(args.new_tokens, repeats=args.repeats)
+        print(f"\n(a) GPT-2 124M, {args.new_tokens} new tokens, batch 1, greedy, median of {args.repeats} "
+              f"interleaved runs ({load()})")
+        print(f"    memory bandwidth (STREAM triad, {torch.get_num_threads()} threads): {bandwidth:.1f} GB/s")
+        for name, key in (("ours (KV cache)", "ours"), ("ours + decoding layout", "ours + decoding layout"),
+                          ("ours, int8 weights", "ours, int8 weights"), ("transformers generate()", "transformers")):
+            nbytes = r["bytes_int8"] if "int8" in key else r["bytes_fp32"]
+            used = r[key] * nbytes / 1e9
+            print(f"    {name:<28} {r[key]:7.1f} tokens/s  {nbytes / 1e6:5.0f} MB of weights per token "
+                  f"-> {used:5.1f} GB/s = {used / bandwidth:4.0%} of the triad bandwidth")
+        print(f"    ratio ours / transformers: {r['ratio']:.2f}x (with the layout {r['layout_ratio']:.2f}x, "
+              f"int8 {r['int8_ratio']:.2f}x); float paths give the same tokens: {r['same_tokens']}")
+        print(f"    int8 vs float32 on the float model's {16 + args.new_tokens} tokens: top-1 agreement {r['int8_token_agreement']:.1%}, "
+              f"max |logit difference| {r['int8_max_logit_diff']:.3f} (logits up to {r['logit_range']:.2f}); "
+              f"greedy tokens equal to float32's: {r['int8_generated_agreement']:.1%}")
+        for name, (f32, i8) in int8_accuracy().items():
+            print(f"    held-out Shakespeare, {name}: {f32:.4f} nats/char in float32, {i8:.4f} with int8 weights "
+                  f"({i8 / f32 - 1:+.2%})")
         print(f"    decoding layout / default layout: {r['layout_gain']:.2f}x on {cpu_name()} "
               f"({os.cpu_count()} cores, {torch.get_num_threads()} threads)")
     if "training" not in skip:

@@ -50,7 +50,7 @@ from aigc_course.models.pixels import from_model_range, to_model_range  # noqa: 
 IMAGE_SHAPE = (1, 28, 28)
 NUM_CLASSES = 10
 SCHEDULES = ("linear", "cosine")
-SAMPLERS = ("ddpm", "ddim")
+SAMPLERS = ("ddpm", "ddim", "dpm++")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,6 +224,35 @@ def ddim_step(schedule: Schedule, x_t: torch.Tensor, eps: torch.Tensor, t: int, 
             raise ValueError("ddim_step with eta > 0 needs `noise` (a N(0, I) tensor shaped like x_t)")
         x_prev = x_prev + sigma * noise
     return x_prev
+
+
+def dpm_solver_pp_step(schedule: Schedule, x_t: torch.Tensor, x0: torch.Tensor, t: int, t_prev: int,
+                       previous: tuple[int, torch.Tensor] | None = None) -> torch.Tensor:
+    """One DPM-Solver++(2M) step x_t -> x_{t_prev} (Lu et al. 2022, "DPM-Solver++", Algorithm 2).
+
+    Legend: alpha_t = sqrt(abar_t), sigma_t = sqrt(1 - abar_t), lambda_t = log(alpha_t / sigma_t) (half the
+    log signal-to-noise ratio); x0 is the model's prediction of the clean image at t (the "data prediction").
+
+    1) h = lambda_{t'} - lambda_t; first order (= DDIM with eta 0):
+       x_{t'} = (sigma_{t'} / sigma_t) x_t - alpha_{t'} (e^{-h} - 1) x0
+    2) with the previous step's prediction (t_p, x0_p) given as ``previous``, correct x0 by the slope of
+       the predictions in lambda (the multistep "midpoint" form): r = h_p / h with h_p = lambda_t - lambda_{t_p},
+       D = x0 + (x0 - x0_p) / (2 r), and use D in place of x0 in 1).
+    t_prev = -1 means "to x_0": sigma = 0 there, and the step returns x0 itself.
+    Matches ``diffusers``' ``DPMSolverMultistepScheduler(algorithm_type="dpmsolver++", solver_order=2)``.
+    """
+    if t_prev < 0:
+        return x0
+    abar_t, abar_prev = schedule.abar(t).double(), schedule.abar(t_prev).double()
+    alpha_prev, sigma_t, sigma_prev = abar_prev.sqrt(), (1 - abar_t).sqrt(), (1 - abar_prev).sqrt()
+    lam = lambda a: 0.5 * (a.log() - (1 - a).log())  # noqa: E731  (lambda_t from abar_t)
+    h = lam(abar_prev) - lam(abar_t)
+    d = x0
+    if previous is not None:
+        t_p, x0_p = previous
+        r = (lam(abar_t) - lam(schedule.abar(t_p).double())) / h
+        d = x0 + (x0 - x0_p) / (2 * r).item()
+    return (sigma_prev / sigma_t).item() * x_t - (alpha_prev * torch.expm1(-h)).item() * d
 
 
 def guided_eps(eps_cond: torch.Tensor, eps_uncond: torch.Tensor, w: float) -> torch.Tensor:
@@ -428,7 +457,7 @@ def _labels(label, n: int, model: UNet, device) -> torch.Tensor | None:
 def sample(model: UNet, n: int, label=None, *, sampler: str = "ddim", steps: int = 50, guidance: float = 0.0,
            eta: float = 0.0, generator: torch.Generator | None = None, x_T: torch.Tensor | None = None,
            callback: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
-           progress: bool = False) -> torch.Tensor:
+           progress: bool = False, timesteps: list[int] | None = None) -> torch.Tensor:
     """Draw ``n`` digits (n, 1, 28, 28) in [0, 1] with DDPM or DDIM, optionally guided.
 
     ``label``: None (unconditional), a digit 0..9, or n digits. ``guidance`` w
@@ -438,23 +467,36 @@ def sample(model: UNet, n: int, label=None, *, sampler: str = "ddim", steps: int
     0 = deterministic). ``callback(t, x_t, x0_hat)`` sees every step, in
     model space [-1, 1] (:func:`sample_trajectory` records them in [0, 1]).
     All random numbers come from ``generator`` (CPU), so a seed fixes the
-    result on any device.
+    result on any device. On a CPU the model's weights are switched to the
+    ``channels_last`` memory layout first (same values; faster convolutions).
+    ``sampler="dpm++"`` is DPM-Solver++(2M) (:func:`dpm_solver_pp_step`). ``timesteps`` (decreasing) replaces
+    the default leading spacing of ``steps`` steps (:func:`sampling_timesteps`) by your own.
     """
     if sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}: choose 'ddpm' or 'ddim'")
+        raise ValueError(f"unknown sampler {sampler!r}: choose 'ddpm', 'ddim' or 'dpm++'")
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     if guidance < 0:
         raise ValueError(f"guidance w must be >= 0, got {guidance}")
     model.eval()
     schedule, device = model.schedule, next(model.parameters()).device
-    timesteps = sampling_timesteps(schedule.T, steps)
+    memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    if device.type == "cpu":
+        # oneDNN's CPU convolutions run ~1.8x faster on (B, H, W, C)-ordered tensors (measured at batch 250 on a
+        # 2-core Xeon): switch the weights once (same values and shapes, only the strides change) and feed x so
+        model.to(memory_format=torch.channels_last)
+    if timesteps is None:
+        timesteps = sampling_timesteps(schedule.T, steps)
+    elif not timesteps or any(not 0 <= a < schedule.T for a in timesteps) or list(timesteps) != sorted(timesteps, reverse=True):
+        raise ValueError(f"timesteps must be decreasing integers in [0, {schedule.T - 1}], got {timesteps}")
+    timesteps, steps = [int(a) for a in timesteps], len(timesteps)
     y = _labels(label, n, model, device)
     guided = y is not None and guidance > 0
     if guided:
         y_in = torch.cat([y, torch.full_like(y, model.config.null_label)])
     x = torch.randn(n, *IMAGE_SHAPE, generator=generator) if x_T is None else x_T.clone().cpu()
-    x = x.to(device)
+    x = x.to(device).contiguous(memory_format=memory_format)
+    previous = None  # DPM-Solver++: the last step's (t, x0_hat)
     for i, t in enumerate(tqdm(timesteps, desc=f"{sampler}-{steps}", disable=not progress)):
         t_prev = timesteps[i + 1] if i + 1 < len(timesteps) else -1
         if guided:
@@ -467,6 +509,11 @@ def sample(model: UNet, n: int, label=None, *, sampler: str = "ddim", steps: int
             callback(t, x, predict_x0(schedule, x, eps, t))
         if sampler == "ddpm":
             x = ddpm_step(schedule, x, eps, t, t_prev, noise=noise)
+        elif sampler == "dpm++":
+            x0 = predict_x0(schedule, x, eps, t, clip=False)
+            last = t_prev < 0 or (steps < 15 and i + 2 == len(timesteps))  # first order at the end, as diffusers
+            x = dpm_solver_pp_step(schedule, x, x0, t, t_prev, previous=None if last else previous)
+            previous = (t, x0)
         else:
             x = ddim_step(schedule, x, eps, t, t_prev, eta=eta, noise=noise if eta > 0 else None)
     return from_model_range(x).cpu()

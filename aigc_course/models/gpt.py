@@ -174,6 +174,8 @@ class GPT(nn.Module):
         ))
         # Weight tying (Press & Wolf 2017): the output layer is the token embedding itself,
         # logits = h @ wte^T, so there is no separate lm_head matrix (saves vocab x C parameters).
+        # `lm_head` stays None; only an inference copy sets it (models/gpt_int8.py: the int8 output layer).
+        self.lm_head: nn.Module | None = None
         self.apply(self._init_weights)
         # GPT-2: residual projections get std 0.02 / sqrt(2 * n_layer), so the residual stream's
         # variance does not grow with depth (two residual additions per block).
@@ -211,7 +213,8 @@ class GPT(nn.Module):
             x = block(x, cache, i)
         if cache is not None:
             cache.length += T
-        logits = F.linear(self.transformer.ln_f(x), self.transformer.wte.weight)         # (B, T, vocab)
+        h = self.transformer.ln_f(x)
+        logits = F.linear(h, self.transformer.wte.weight) if self.lm_head is None else self.lm_head(h)  # (B, T, vocab)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
