@@ -160,7 +160,7 @@ def _loss_within_5_percent(got, expected, args) -> bool:
 
 
 def _answer_3_5():
-    return letter("A")   # L-BFGS ends lower
+    return letter("B")   # Adam at 0.02 ends lower on this pair (lesson 03 measures 4.4e5 against 6.05e5)
 
 
 def _answer_3_6():
