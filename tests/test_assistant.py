@@ -44,6 +44,7 @@ def test_assistant_mask_selects_the_replies_and_their_end_markers_only():
 
 def test_addition_formats_and_scratchpad_by_hand():
     assert tasks.addition(12, 345, 3) == ("012+345=", "0357")
+    assert tasks.addition(12, 345, 3, reverse=True) == ("012+345=", "7530")
     # 8+7 = 15: write 5 carry 1; 5+6+1 = 12: write 2 carry 1; 0+0+1 = 1
     assert tasks.addition(58, 67, 3, scratch=True) == ("058+067=", "5c1,2c1,1c0;0125")
     assert tasks.final_answer("5c1,2c1,1c0;0125\n999") == "0125"
@@ -59,8 +60,7 @@ def test_held_out_pairs_are_about_one_in_fifty_three_and_never_drawn_for_trainin
 
 
 def test_rule_episodes_show_the_rule_on_their_examples():
-    assert tasks.RULES["reverse"]("abc") == "cba" and tasks.RULES["sort"]("cab") == "abc"
-    assert tasks.RULES["rotate"]("abc") == "bca" and tasks.RULES["shift"]("abh") == "bca"
+    assert tasks.RULES["reverse"]("abc") == "cba" and tasks.RULES["shift"]("abh") == "bca"   # h wraps round to a
     prompt, answer, rule = tasks.rule_episode(random.Random(3), 2, "reverse")
     shots = prompt.split("|")
     assert len(shots) == 3 and all(x[::-1] == y for x, y in (s.split(">") for s in shots[:2]))

@@ -4,14 +4,14 @@ Everything here is *generated* from a seed, so no data set has to be shipped:
 
 * :func:`addition` writes ``"123+456=0579"`` (or, with a scratchpad, the column sums with their carries
   first: ``"123+456=9c0,7c0,5c0;0579"``); :func:`is_held_out` keeps about 1 pair in 50 out of training for testing.
-* :func:`rule_episode` writes an in-context learning episode: a hidden rule (reverse, sort, ...) shown on
+* :func:`rule_episode` writes an in-context learning episode: a hidden rule (reverse the word, or shift every letter) shown on
   ``shots`` examples, then a query: ``"abc>cba|dfe>efd|ghb>"`` -> ``"bhg"``.
 * :data:`MARKERS` and :func:`format_chat` are the chat template (对话模板): one token marks the start of the
   system, user and assistant turns and one the end of a turn (like ChatML's ``<|im_start|>``);
   :func:`assistant_mask` says which tokens are the assistant's, the only ones an instruction-tuned model
   is trained to predict.
 * :func:`instructions` builds the instruction set (指令数据): arithmetic word problems in English and Chinese
-  and questions about the course's glossary (``translations/terms.json``), some with a retrieved line of
+  and questions about the course's glossary (a snapshot of ``translations/terms.json``), some with a retrieved line of
   context; :func:`preference_pairs` builds (prompt, chosen, rejected) triples for DPO.
 * :func:`lesson_lines` reads the course's own lessons (their Markdown) as lines to retrieve from.
 """
@@ -58,16 +58,20 @@ def scratchpad(a: int, b: int, digits: int) -> str:
     return ",".join(steps)
 
 
-def addition(a: int, b: int, digits: int, scratch: bool = False) -> tuple[str, str]:
+def addition(a: int, b: int, digits: int, scratch: bool = False, reverse: bool = False) -> tuple[str, str]:
     """(prompt, answer) of one sum, numbers zero-padded to a fixed width: ``("012+345=", "0357")``.
 
     A fixed width puts every digit at the same position in every example (so a
     batch of prompts has one length), the way Nogueira et al. (2021) and many
     grokking studies format arithmetic. With ``scratch`` the answer starts with
-    the column steps: ``"7c0,5c0,3c0;0357"``.
+    the column steps: ``"7c0,5c0,3c0;0357"``. With ``reverse`` the answer is
+    written from its last digit to its first (``"7530"``), the order in which
+    the column sums are found; Lee et al. (2023) measured that this order
+    makes addition far easier for a small transformer to learn.
     """
     prompt = f"{a:0{digits}d}+{b:0{digits}d}="
     answer = f"{a + b:0{digits + 1}d}"
+    answer = answer[::-1] if reverse else answer
     return prompt, (f"{scratchpad(a, b, digits)};{answer}" if scratch else answer)
 
 
@@ -83,9 +87,6 @@ LETTERS = "abcdefgh"
 #: The hidden rules of an episode: each maps a 3-letter word to another.
 RULES = {
     "reverse": lambda w: w[::-1],
-    "sort": lambda w: "".join(sorted(w)),
-    "rotate": lambda w: w[1:] + w[0],
-    "first twice": lambda w: w[0] + w[0] + w[1],
     "shift": lambda w: "".join(LETTERS[(LETTERS.index(c) + 1) % len(LETTERS)] for c in w),
 }
 
@@ -103,10 +104,10 @@ def rule_episode(rng: random.Random, shots: int, rule: str | None = None) -> tup
     return f"{shown}{words[-1]}>", RULES[rule](words[-1]), rule
 
 
-def mixture_line(rng: random.Random, digits: int = 3, max_shots: int = 4) -> str:
+def mixture_line(rng: random.Random, digits: int = 2, max_shots: int = 4) -> str:
     """One line of the emergence family's training text: half sums, half rule episodes (0 to ``max_shots`` shots)."""
     if rng.random() < 0.5:
-        prompt, answer = addition(*random_pair(rng, digits), digits)
+        prompt, answer = addition(*random_pair(rng, digits), digits, reverse=True)
     else:
         prompt, answer, _ = rule_episode(rng, rng.randint(0, max_shots))
     return prompt + answer
@@ -169,9 +170,17 @@ GLOSSARY_QUESTIONS = {"en": 'What is the Chinese for "{en}"?', "zh": "“{zh}”
 CHATTY = {"en": " Happy to help!", "zh": "，很高兴为你解答！"}
 
 
+#: The course's bilingual term list as it was when the chat models were trained (a copy of
+#: ``translations/terms.json``), so that later additions to the list change neither the models' alphabet
+#: nor which terms are trained on.
+TERMS_SNAPSHOT = "assistant/terms_snapshot.json"
+
+
 def glossary() -> list[tuple[str, str]]:
-    """The course's bilingual terms (``translations/terms.json``) that fit a short question, sorted."""
-    terms = json.loads((ROOT / "translations" / "terms.json").read_text(encoding="utf-8"))
+    """The course's bilingual terms (:data:`TERMS_SNAPSHOT`) that fit a short question, sorted."""
+    from aigc_course.core.assets import asset_path
+
+    terms = json.loads(asset_path(TERMS_SNAPSHOT).read_text(encoding="utf-8"))
     return sorted((en, zh) for en, zh in terms.items() if len(en) <= 24 and len(zh) <= 8 and "(" not in en and "|" not in zh)
 
 

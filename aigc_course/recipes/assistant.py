@@ -5,9 +5,9 @@ call the functions here. Three presets write measurements only (a JSON file with
 and a card: command, seed, duration, hardware), because what they teach is the curve, not the weights:
 
 * ``emergence``: a family of GPTs (lesson 05's code) of growing size on one task mixture (fixed-width
-  3-digit addition and in-context rule inference); exact match and per-token loss against size and compute;
+  2-digit addition with reversed answers and in-context rule inference); exact match and per-token loss against size and compute;
 * ``grokking``: modular addition a + b mod p from 40% of the table, with and without weight decay;
-* ``scratchpad``: the same small GPT on 4-digit addition with and without written column steps.
+* ``scratchpad``: the same small GPT on 3-digit addition with and without written column steps.
 
 Three presets are checkpoints, each starting from the one before: ``chat_base`` (a raw language model of
 sentences about sums and the course's terms), ``chat_sft`` (instruction tuning with the chat template,
@@ -86,11 +86,12 @@ def fixed_answer_eval(model: GPT, tok, prompts: list[str], answers: list[str]) -
             "token_accuracy": round((out == a).float().mean().item(), 4)}
 
 
-def addition_eval(model: GPT, tok, digits: int, n: int = 400, seed: int = 1, scratch: bool = False) -> dict:
-    """:func:`fixed_answer_eval` on ``n`` held-out sums; with ``scratch``, exact match of the final answer."""
+def addition_eval(model: GPT, tok, digits: int, n: int = 400, seed: int = 1, scratch: bool = False,
+                  reverse: bool = False) -> dict:
+    """:func:`fixed_answer_eval` on ``n`` held-out sums (answers in the format the model was trained on)."""
     rng = random.Random(seed)
     pairs = [tasks.random_pair(rng, digits, held_out=True) for _ in range(n)]
-    prompts, answers = zip(*(tasks.addition(a, b, digits, scratch) for a, b in pairs))
+    prompts, answers = zip(*(tasks.addition(a, b, digits, scratch, reverse) for a, b in pairs))
     return fixed_answer_eval(model, tok, list(prompts), list(answers))
 
 
@@ -109,16 +110,16 @@ class EmergenceRecipe:
     """A family of GPTs, identical but for (layers, width), trained alike on one mixture of tasks."""
 
     sizes: tuple[tuple[int, int], ...] = ((1, 16), (1, 32), (2, 48), (2, 64))
-    digits: int = 3
+    digits: int = 2
     max_shots: int = 4
-    iters: int = 1200
+    iters: int = 1500
     batch_size: int = 32
     block_size: int = 48
     lr: float = 3e-3
     min_lr: float = 3e-4
     warmup: int = 50
     weight_decay: float = 0.1
-    eval_every: int = 200
+    eval_every: int = 250
     n_test: int = 300
     shots: tuple[int, ...] = (0, 1, 2, 4)
     seed: int = 0
@@ -145,7 +146,7 @@ def train_emergence(recipe: EmergenceRecipe, *, out: str | Path | None = None, c
         model = GPT(config)
 
         def evaluate(m):
-            return {"addition": addition_eval(m, tok, recipe.digits, recipe.n_test),
+            return {"addition": addition_eval(m, tok, recipe.digits, recipe.n_test, reverse=True),
                     **{f"rule_{k}shot": rule_eval(m, tok, k, recipe.n_test) for k in recipe.shots}}
 
         history = _train_lm_on_lines(model, lambda r: tasks.mixture_line(r, recipe.digits, recipe.max_shots),
@@ -247,7 +248,7 @@ def train_grokking(recipe: GrokkingRecipe, *, out: str | Path | None = None, com
 class ScratchpadRecipe:
     """One GPT shape on ``digits``-digit addition, trained twice: answers alone, or column steps first."""
 
-    digits: int = 4
+    digits: int = 3
     n_layer: int = 2
     n_embd: int = 64
     iters: int = 1500
@@ -439,6 +440,10 @@ def train_chat(recipe: ChatRecipe, *, out: str | Path | None = None, command: st
                 raise ValueError("this stage starts from a trained model: pass base= or set recipe.base")
             base = load_pretrained(recipe.base)[0]
         model = base
+        if model.config.vocab_size != tok.vocab_size:
+            raise ValueError(f"the base model reads {model.config.vocab_size} tokens, the chat alphabet has "
+                             f"{tok.vocab_size}: the chat data changed since the base was trained; retrain it "
+                             "(python -m aigc_course train assistant --preset chat_base)")
     model.to(device)
     schedule = WarmupCosine(warmup=recipe.warmup, floor=recipe.min_lr / recipe.lr)
     optimizer = lambda m: configure_optimizer(m, recipe.lr, recipe.weight_decay)  # noqa: E731
