@@ -17,7 +17,8 @@ from typing import Callable
 from aigc_course.core.i18n import tr
 from aigc_course.teaching.exercises import (assistant, diffusion, evaluation, gan, gpt2, responsible_aigc, style_transfer, vae,
                                             welcome)
-from aigc_course.teaching.exercises.assistant import check_assistant_mask, check_dpo_loss, check_dpo_train
+from aigc_course.teaching.exercises.assistant import (TABLE_BETA, TABLE_LR, TABLE_MIN_WON, TABLE_STEPS,
+                                                     check_assistant_mask, check_dpo_loss, check_dpo_train, won_share)
 from aigc_course.teaching.exercises.diffusion import (SAMPLER_LIMITS, TOY_BATCH, TOY_STEPS, check_ddim_step,
                                                       check_ddpm_step, check_diffusion_loss,
                                                       check_prediction_guidance, check_prediction_samplers,
@@ -108,5 +109,6 @@ __all__ = [
     # lesson 07
     "check_prediction_human_text", "check_prediction_watermark", "check_train_detector", "check_z_score",
     # lesson 09
-    "check_assistant_mask", "check_dpo_loss", "check_dpo_train",
+    "TABLE_BETA", "TABLE_LR", "TABLE_MIN_WON", "TABLE_STEPS", "check_assistant_mask", "check_dpo_loss",
+    "check_dpo_train", "won_share",
 ]

@@ -13,7 +13,7 @@ from aigc_course.teaching.exercises.framework import Exercise, _one_thread, _ran
 
 EXERCISES: dict[str, Exercise] = {}
 
-ASSISTANT, END, USER, SYSTEM = 1, 2, 3, 4   # the marker ids of the exercises' toy vocabulary (10 tokens)
+_ASSISTANT, _END, _USER, _SYSTEM = 1, 2, 3, 4   # the marker ids of the exercises' toy vocabulary (10 tokens)
 
 
 def _mask_reference(ids, assistant_id, end_id):
@@ -21,29 +21,29 @@ def _mask_reference(ids, assistant_id, end_id):
 
 
 def _conversation(g: torch.Generator, turns: int) -> list[int]:
-    ids = [SYSTEM, *torch.randint(5, 10, (_size(g, 0, 3),), generator=g).tolist(), END]
+    ids = [_SYSTEM, *torch.randint(5, 10, (_size(g, 0, 3),), generator=g).tolist(), _END]
     for _ in range(turns):
-        ids += [USER, *torch.randint(5, 10, (_size(g, 1, 4),), generator=g).tolist(), END]
-        ids += [ASSISTANT, *torch.randint(5, 10, (_size(g, 0, 4),), generator=g).tolist(), END]
+        ids += [_USER, *torch.randint(5, 10, (_size(g, 1, 4),), generator=g).tolist(), _END]
+        ids += [_ASSISTANT, *torch.randint(5, 10, (_size(g, 0, 4),), generator=g).tolist(), _END]
     return ids
 
 
 def _mask_public():
     # Ⓢ 7 Ⓔ Ⓤ 5 6 Ⓔ Ⓐ 8 9 Ⓔ Ⓤ 6 Ⓔ Ⓐ 7 Ⓔ
-    return torch.tensor([[SYSTEM, 7, END, USER, 5, 6, END, ASSISTANT, 8, 9, END, USER, 6, END, ASSISTANT, 7, END]]), \
-        ASSISTANT, END
+    return torch.tensor([[_SYSTEM, 7, _END, _USER, 5, 6, _END, _ASSISTANT, 8, 9, _END, _USER, 6, _END, _ASSISTANT, 7, _END]]), \
+        _ASSISTANT, _END
 
 
 def _mask_hidden(g: torch.Generator):
     rows = [_conversation(g, _size(g, 1, 3)) for _ in range(_size(g, 1, 4))]
     width = max(map(len, rows))
     # a row cut off in the middle of a reply is padded with user tokens (not the assistant's)
-    return torch.tensor([r + [USER] * (width - len(r)) for r in rows]), ASSISTANT, END
+    return torch.tensor([r + [_USER] * (width - len(r)) for r in rows]), _ASSISTANT, _END
 
 
 def _mask_cut_reply():
     """A packed row that ends inside a reply: the tokens after the last Ⓐ are still the assistant's."""
-    return torch.tensor([USER, 5, END, ASSISTANT, 6, 7, 8]), ASSISTANT, END
+    return torch.tensor([_USER, 5, _END, _ASSISTANT, 6, 7, 8]), _ASSISTANT, _END
 
 
 def _dpo_reference(pc, pr, rc, rr, beta):
