@@ -14,8 +14,6 @@
     python -m aigc_course generate --prompt "春" --checkpoint tang_lora   gpt_char + the Tang-poem LoRA adapter
     python -m aigc_course train assistant --preset chat_dpo --out data/checkpoints/chat_dpo
     python -m aigc_course chat --message "What is 23 plus 45?"    lesson 09's assistant (no --message: a chat)
-    python -m aigc_course train assistant --preset chat_dpo --out data/checkpoints/chat_dpo
-    python -m aigc_course chat --message "What is 23 plus 45?"    lesson 09's assistant (no --message: a chat)
     python -m aigc_course student --out student/                 learner versions of the lessons
     python -m aigc_course grade submissions/ --out report         score table: report.csv, report.md
     torchrun --standalone --nproc_per_node=2 -m aigc_course train vae --preset vae_mlp2d --epochs 1
