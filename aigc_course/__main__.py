@@ -1,4 +1,4 @@
-"""Command line: ``python -m aigc_course {check,assets,train,sample,stylize,generate,student,grade,nbgrader}``.
+"""Command line: ``python -m aigc_course {check,assets,train,sample,stylize,generate,chat,student,grade,nbgrader}``.
 
     python -m aigc_course check                               environment + shipped files
     python -m aigc_course assets --verify                     checksums only (exit 1 if one is bad)
@@ -12,6 +12,8 @@
     python -m aigc_course train gpt --preset gpt_char --out data/checkpoints/gpt_char
     python -m aigc_course generate --prompt "ROMEO:" --temperature 0.8 --top-k 40
     python -m aigc_course generate --prompt "春" --checkpoint tang_lora   gpt_char + the Tang-poem LoRA adapter
+    python -m aigc_course train assistant --preset chat_dpo --out data/checkpoints/chat_dpo
+    python -m aigc_course chat --message "What is 23 plus 45?"    lesson 09's assistant (no --message: a chat)
     python -m aigc_course student --out student/                 learner versions of the lessons
     python -m aigc_course grade submissions/ --out report         score table: report.csv, report.md
     torchrun --standalone --nproc_per_node=2 -m aigc_course train vae --preset vae_mlp2d --epochs 1
@@ -123,7 +125,7 @@ def _train(args, distributed) -> int:
     if out is not None:
         files = trainer.files(out)
         _register_if_shipped(files, f"trained by this course (preset {preset}) on {trainer.data(recipe)}", command)
-        print(f"saved {files[0]} and {files[1]}")
+        print("saved " + " and ".join(map(str, files)))
     return 0
 
 
@@ -219,6 +221,42 @@ def cmd_generate(args) -> int:
                          greedy=args.greedy, generator=generator)
     print(tokenizer.decode(out[0].tolist()))
     return 0
+
+
+def cmd_chat(args) -> int:
+    """A terminal chat with lesson 09's assistant: one reply per line typed (or per ``--message``)."""
+    from aigc_course.data.tokenizers import tokenizer_for
+    from aigc_course.models.gpt import GPT
+    from aigc_course.models.hub import load
+    from aigc_course.views.widgets.chat import chat_reply
+
+    env.set_threads(args.threads)
+    if args.temperature < 0:
+        raise ValueError(f"--temperature must be >= 0 (0 = greedy), got {args.temperature}")
+    model, card = load(args.checkpoint)
+    if not isinstance(model, GPT) or not isinstance(card.get("tokenizer"), dict):
+        raise ValueError(f"{args.checkpoint} is not a chat model: use chat_sft or chat_dpo")
+    tokenizer = tokenizer_for(card)
+
+    def answer(message: str) -> None:
+        try:
+            print(chat_reply(model, tokenizer, message, args.temperature, args.top_k, args.top_p, args.seed))
+        except ValueError as err:  # an empty or too long message: say so and keep chatting
+            print(tr("error: {message}", message=err), file=sys.stderr)
+
+    if args.message is not None:
+        answer(args.message)
+        return 0
+    print(tr("chatting with {name} (an empty line or Ctrl-D ends)", name=card["name"]))
+    try:
+        while True:
+            line = input("> ")
+            if not line.strip():
+                return 0
+            answer(line)
+    except (EOFError, KeyboardInterrupt):
+        print()
+        return 0
 
 
 def cmd_stylize(args) -> int:
@@ -338,6 +376,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--eta", type=float, default=0.0, help="diffusion: DDIM noise (0 deterministic, 1 ~ DDPM)")
     s.add_argument("--label", type=int, help="cgan or diffusion: draw only this digit (diffusion default: 0-9 in turn)")
     s.set_defaults(run=cmd_sample)
+    c = sub.add_parser("chat", help="chat in the terminal with lesson 09's tuned assistant")
+    c.add_argument("--checkpoint", default="chat_dpo", help="chat_dpo (default), chat_sft, or a path")
+    c.add_argument("--message", help="answer this one message and exit (default: read lines from the terminal)")
+    c.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    c.add_argument("--top-k", type=int, default=None)
+    c.add_argument("--top-p", type=float, default=None)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    c.set_defaults(run=cmd_chat)
     sy = sub.add_parser("stylize", help="neural style transfer (Gatys et al.) of one image")
     sy.add_argument("content", help="an image file or a built-in name (chelsea, astronaut, china, coffee, ...)")
     sy.add_argument("style", help="an image file or a built-in name (starry_night, cafe_terrace, flower, ihc, ...)")

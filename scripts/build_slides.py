@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NODE = ROOT / "node_modules"
 TEMPLATES = ROOT / "scripts" / "slides_template"
-LESSONS = sorted((ROOT / "notebooks").glob("0[0-7]_*.ipynb"))
+LESSONS = sorted((ROOT / "notebooks").glob("0[0-9]_*.ipynb"))
 
 # (source under node_modules, destination under lib/): only what the slides load.
 ASSETS = [

@@ -91,7 +91,9 @@ def test_registry_covers_every_preset_and_its_flags_exist_on_the_recipes():
     from aigc_course.recipes.gan import GAN_PRESETS, TOY_PRESETS
     from aigc_course.recipes.gpt import GPT_PRESETS
 
-    assert set(FAMILIES) == {"vae", "classifier", "gan", "diffusion", "gpt"}
+    assert set(FAMILIES) == {"vae", "classifier", "gan", "diffusion", "gpt", "assistant"}
+    assert set(FAMILIES["assistant"].presets) == {"emergence", "grokking", "scratchpad", "chat_base", "chat_sft",
+                                                  "chat_dpo"}
     assert set(FAMILIES["gan"].presets) == set(GAN_PRESETS) | set(TOY_PRESETS)
     assert set(FAMILIES["gpt"].presets) == set(GPT_PRESETS)
     assert FAMILIES["gpt"].trainer("tang_lora").saves and not FAMILIES["gpt"].trainer("tang_full").saves
@@ -161,6 +163,6 @@ def test_generate_applies_a_shipped_adapter_by_name_or_flag(capsys):
 def test_unknown_checkpoint_names_both_possibilities(capsys, tmp_path):
     assert main(["sample", "gan", "--checkpoint", str(tmp_path / "mine")]) == 1
     err = capsys.readouterr().err
-    assert f"{tmp_path / 'mine'}.json does not exist" in err and "none of cgan, dcgan" in err
+    assert f"{tmp_path / 'mine'}.json does not exist" in err and "none of cgan, chat_base, chat_dpo, chat_sft, dcgan" in err
     assert main(["sample", "vae", "--checkpoint", "dcgan"]) == 1
     assert "dcgan is a DCGAN, not a vae" in capsys.readouterr().err

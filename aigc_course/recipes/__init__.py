@@ -4,8 +4,8 @@
 ``TRAIN = True`` call the same function, so the notebook's model and the
 shipped one come from the same code. One file per family:
 :mod:`~aigc_course.recipes.vae`, :mod:`~aigc_course.recipes.classifier`,
-:mod:`~aigc_course.recipes.gan`, :mod:`~aigc_course.recipes.diffusion` and
-:mod:`~aigc_course.recipes.gpt`; :mod:`~aigc_course.recipes.common` holds the
+:mod:`~aigc_course.recipes.gan`, :mod:`~aigc_course.recipes.diffusion`,
+:mod:`~aigc_course.recipes.gpt` and :mod:`~aigc_course.recipes.assistant` (lesson 09); :mod:`~aigc_course.recipes.common` holds the
 model card every recipe writes.
 
 :data:`FAMILIES`, below, is the registry the CLI's ``train`` command dispatches
@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from aigc_course.recipes.assistant import (CHAT_PRESETS, EMERGENCE_PRESETS, GROKKING_PRESETS, SCRATCHPAD_PRESETS,
+                                           train_chat, train_emergence, train_grokking, train_scratchpad)
 from aigc_course.recipes.classifier import CLASSIFIER_PRESETS, train_classifier
 from aigc_course.recipes.diffusion import DIFFUSION_PRESETS, train_diffusion
 from aigc_course.recipes.gan import GAN_PRESETS, TOY_PRESETS, epoch_samples_path, train_gan, train_toy_gan
@@ -95,6 +97,22 @@ def _gpt_kind(pretrain: bool, lora: bool) -> dict[str, Any]:
             if (r.base is None) == pretrain and (pretrain or (r.lora is not None) == lora)}
 
 
+def _json_only(out: Path) -> tuple[Path, ...]:
+    return (out.with_suffix(".json"),)  # measurements (curves, tables and a card), no weights
+
+
+def _synthetic(recipe: Any) -> str:
+    return "synthetic data generated from the seed (aigc_course/data/assistant.py)"
+
+
+def _measured_line(preset: str, recipe: Any, result: dict) -> str:
+    return f"{preset}: measured in {result['duration_s']:.0f} s"
+
+
+def _chat_line(preset: str, recipe: Any, result: tuple) -> str:
+    return ", ".join(f"{k}={v}" for k, v in result[1].items())
+
+
 FAMILIES: dict[str, Family] = {
     "vae": Family("vae_conv16", (
         Trainer(VAE_PRESETS, train_vae, overrides=("epochs", "seed", "beta"), options=("iw_k",)),)),
@@ -109,4 +127,12 @@ FAMILIES: dict[str, Family] = {
         Trainer(_gpt_kind(pretrain=False, lora=True), finetune_gpt, overrides=("iters", "seed"), data=_corpora),
         Trainer(_gpt_kind(pretrain=False, lora=False), finetune_gpt, overrides=("iters", "seed"), saves=False,
                 not_saved="it fine-tunes every weight and is not saved; drop --out"))),
+    "assistant": Family("chat_sft", (
+        Trainer(CHAT_PRESETS, train_chat, overrides=("iters", "seed"), data=_synthetic, report=_chat_line),
+        Trainer(EMERGENCE_PRESETS, train_emergence, overrides=("iters", "seed"), files=_json_only, data=_synthetic,
+                report=_measured_line),
+        Trainer(GROKKING_PRESETS, train_grokking, overrides=("iters", "seed"), files=_json_only, data=_synthetic,
+                report=_measured_line),
+        Trainer(SCRATCHPAD_PRESETS, train_scratchpad, overrides=("iters", "seed"), files=_json_only,
+                data=_synthetic, report=_measured_line))),
 }

@@ -12,11 +12,13 @@ file                      explorers                                             
 ``style.py``              :class:`StyleExplorer`                                      03
 ``diffusion.py``          :class:`TimestepScrubber`, :class:`GuidanceExplorer`        04
 ``gpt.py``                :class:`SamplingExplorer`                                   05
+``chat.py``               :class:`ChatExplorer`                                       09
 ========================  ==========================================================  ======
 
 ``from aigc_course.views.widgets import LatentExplorer`` (and every name below) works as before.
 """
 from aigc_course.views.widgets.base import Explorer, digit_png, error_html, grid_png, png_bytes, to_pixels
+from aigc_course.views.widgets.chat import ChatExplorer, chat_reply
 from aigc_course.views.widgets.diffusion import GuidanceExplorer, TimestepScrubber
 from aigc_course.views.widgets.gan import GANExplorer, ToyGANReplay, toy_frame
 from aigc_course.views.widgets.gpt import SamplingExplorer, probability_bars_html, token_label
@@ -30,4 +32,5 @@ __all__ = [
     "StyleExplorer",
     "TimestepScrubber", "GuidanceExplorer",
     "SamplingExplorer", "probability_bars_html", "token_label",
+    "ChatExplorer", "chat_reply",
 ]

@@ -1,0 +1,105 @@
+"""Lesson 09's explorer: chat with the tuned assistant and change how it samples its replies."""
+from __future__ import annotations
+
+import html
+
+import torch
+
+from aigc_course.core.i18n import tr
+from aigc_course.data.assistant import MARKERS, SYSTEM_PROMPTS, format_chat
+from aigc_course.models.assistant import complete
+from aigc_course.views.widgets.base import Explorer
+
+EXAMPLE_MESSAGES = ("What is 23 plus 45?", "小明有31个苹果，又买了12个。他现在有几个苹果？",
+                    'What is the Chinese for "diffusion model"?', "“扩散模型”的英文是什么？")
+
+
+def chat_prompt(message: str, system: str | None = None) -> str:
+    """The text the model continues for one user ``message``: system turn, user turn, assistant marker.
+    The system prompt defaults to the one the model was tuned with, in the message's language."""
+    if not message.strip():
+        raise ValueError(tr("type a message first"))
+    if system is None:
+        system = SYSTEM_PROMPTS[any("\u4e00" <= ch <= "\u9fff" for ch in message)]
+    return format_chat([{"role": "system", "content": system}, {"role": "user", "content": message.strip()}],
+                       add_generation_prompt=True)
+
+
+def chat_reply(model, tokenizer, message: str, temperature: float = 0.0, top_k: int | None = None,
+               top_p: float | None = None, seed: int = 0, max_new_tokens: int = 30) -> str:
+    """The model's reply to ``message`` (greedy at temperature 0), cut at the end-of-turn marker.
+
+    Each message is answered on its own (the small models here were tuned on
+    one-turn conversations). Characters the model's alphabet lacks are read as "unknown".
+    """
+    ids = tokenizer.encode(chat_prompt(message))
+    end = tokenizer.encode(MARKERS["end"])[0]
+    generator = torch.Generator().manual_seed(seed)
+    out = complete(model, ids, end, max_new_tokens, temperature=temperature, top_k=top_k or None,
+                   top_p=top_p if top_p and top_p < 1 else None, generator=generator)
+    return tokenizer.decode(out)
+
+
+class ChatExplorer(Explorer):
+    """A chat box: type a message (or pick an example), press Send, read the reply under the current
+    temperature / top-k / top-p; the seed makes a sampled reply reproducible. The transcript keeps every
+    exchange with the settings it was made with."""
+
+    timing_label = "reply"
+
+    def __init__(self, model, tokenizer, seed: int = 0):
+        import ipywidgets as w
+
+        super().__init__()
+        self.model, self.tokenizer = model.eval(), tokenizer
+        self.history: list[tuple[str, str, str]] = []   # (message, reply, settings)
+        self.message = w.Text(value=EXAMPLE_MESSAGES[0], description=tr("message"), layout=w.Layout(width="520px"))
+        self.examples = w.Dropdown(options=EXAMPLE_MESSAGES, value=EXAMPLE_MESSAGES[0], description=tr("examples"),
+                                   layout=w.Layout(width="520px"))
+        self.temperature = w.FloatSlider(description=tr("temperature"), min=0.0, max=2.0, step=0.1, value=0.0,
+                                         layout=w.Layout(width="420px"))
+        self.top_k = w.IntSlider(description="top-k", min=0, max=50, value=0, layout=w.Layout(width="420px"))
+        self.top_p = w.FloatSlider(description="top-p", min=0.05, max=1.0, step=0.05, value=1.0,
+                                   layout=w.Layout(width="420px"))
+        self.seed = w.IntText(value=seed, description=tr("seed"), layout=w.Layout(width="200px"))
+        for s in (self.temperature, self.top_k, self.top_p, self.message, self.examples, self.seed):
+            s.style.description_width = "90px"
+        self.send_button = w.Button(description=tr("Send"), button_style="primary")
+        self.clear_button = w.Button(description=tr("Clear"))
+        self.transcript = w.HTML()
+        self.examples.observe(lambda change: setattr(self.message, "value", change["new"]), names="value")
+        self.send_button.on_click(lambda _: self.send())
+        self.clear_button.on_click(lambda _: self.clear())
+        self._show(self.examples, self.message, self.temperature, self.top_k, self.top_p,
+                   w.HBox([self.seed, self.send_button, self.clear_button]), self.transcript, first=self._intro)
+
+    def _intro(self) -> None:
+        self.transcript.value = '<div class="chat-transcript"></div>'
+        self.status.value = tr("greedy at temperature 0; press Send")
+
+    def settings(self) -> str:
+        if self.temperature.value == 0:
+            return tr("greedy")
+        return (f"T = {self.temperature.value:.1f}, top-k = {self.top_k.value or tr('off')}, "
+                f"top-p = {self.top_p.value:.2f}, {tr('seed')} {self.seed.value}")
+
+    def draw(self) -> str:
+        """Answer the current message and add the exchange to the transcript."""
+        text = chat_reply(self.model, self.tokenizer, self.message.value, self.temperature.value, self.top_k.value,
+                          self.top_p.value, self.seed.value)
+        self.history.append((self.message.value, text, self.settings()))
+        rows = "".join(
+            f'<div class="chat-user" style="margin:4px 0"><b>{tr("you")}:</b> {html.escape(m)}</div>'
+            f'<div class="chat-reply" style="margin:0 0 8px 24px;color:#1f4e79"><b>{tr("assistant")}:</b> '
+            f'<span class="chat-text">{html.escape(r) or "&nbsp;"}</span> <small style="color:#888">({s})</small></div>'
+            for m, r, s in self.history)
+        self.transcript.value = f'<div class="chat-transcript" style="width:640px">{rows}</div>'
+        return tr("{n} exchange(s); last: {settings}", n=len(self.history), settings=self.settings())
+
+    def send(self) -> float:
+        """Reply to the message in the box; return the milliseconds it took."""
+        return self.update()
+
+    def clear(self) -> None:
+        self.history = []
+        self._intro()
