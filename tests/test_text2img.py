@@ -319,3 +319,43 @@ def test_prompt_explorer_redraws_and_reports_bad_prompts(shipped):
     explorer.prompt.value = "a purple 3"
     assert explorer.image.value == drawn and "unknown word" in explorer.status.value
     assert isinstance(explorer.last_error, ValueError)
+
+
+# --------------------------------------------------------------------------- exercises 8.1-8.4
+
+def test_exercise_checks_accept_the_equations_and_reject_common_mistakes(capsys):
+    from aigc_course.teaching import exercises as ex
+
+    def one_way(image, text, s):                    # image -> text only
+        image, text = torch.nn.functional.normalize(image, dim=-1), torch.nn.functional.normalize(text, dim=-1)
+        return torch.nn.functional.cross_entropy(s.exp() * image @ text.T, torch.arange(len(image)))
+    ex.check_clip_loss(one_way)
+
+    def unmasked(x, context, keep, w_q, w_k, w_v, w_o, b_o, heads):
+        layer = CrossAttention(x.shape[-1], context.shape[-1], heads)
+        for linear, w in ((layer.to_q, w_q), (layer.to_k, w_k), (layer.to_v, w_v), (layer.to_out, w_o)):
+            linear.weight.data = w
+        layer.to_out.bias.data = b_o
+        return layer(x, context).detach()           # forgot the padding mask
+    ex.check_cross_attention(unmasked)
+
+    def from_the_top(x0, strength, steps, abar, noise):   # t0 = strength * T, not a timestep the sampler visits
+        a = abar[int(strength * (len(abar) - 1))]
+        return a.sqrt() * x0 + (1 - a).sqrt() * noise
+    ex.check_sdedit_start(from_the_top)
+
+    def no_update(model, images, texts, optimizer):
+        return clip_loss(model.encode_image(images), model.encode_text(texts), model.logit_scale)
+    ex.check_clip_step(no_update)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and all("not yet" in line for line in lines), lines
+
+
+def test_heldout_prompts_are_class_balanced_for_any_n():
+    from aigc_course.metrics.text2img import balanced_order, heldout_prompts
+
+    labels = torch.tensor([0, 0, 0, 1, 1, 2])
+    assert labels[balanced_order(labels)].tolist() == [0, 1, 2, 0, 1, 0]
+    prompts, images = heldout_prompts(30)
+    digits = [C.requested(PromptTokenizer().split(p))["digit"] for p in prompts]
+    assert sorted(digits) == sorted(list(range(10)) * 3) and images.shape == (30, 1, 28, 28)

@@ -92,14 +92,28 @@ def diversity(images: torch.Tensor, groups: torch.Tensor) -> float:
     return round(sum(values) / len(values), 4)
 
 
+def balanced_order(labels: torch.Tensor) -> torch.Tensor:
+    """Indices that visit the classes in turn (0, 1, ..., 9, 0, 1, ...), so any first n are balanced.
+
+    The held-out digits are stored sorted by class: their first 300 are all zeros, ones and twos.
+    """
+    rank = torch.zeros_like(labels)
+    for c in labels.unique():
+        where = labels == c
+        rank[where] = torch.arange(int(where.sum()))
+    return torch.argsort(rank * 100 + labels, stable=True)
+
+
 def heldout_prompts(n: int = 1000, lang: str = "en") -> tuple[list[str], torch.Tensor]:
-    """The evaluation prompts: the full captions of ``n`` held-out digits (``test[1::2]``), and those digits."""
+    """The evaluation prompts: the full captions of ``n`` held-out digits (``test[1::2]``, classes in turn so
+    that every n is class-balanced), and those digits."""
     from aigc_course.data.captions import full_captions
     from aigc_course.data.digits import load_digits
 
     test = load_digits("test")
-    images, labels = test.x[1::2][:n], test.labels[1::2][:n]
-    return full_captions(attributes_of(images, labels), lang), images
+    images, labels = test.x[1::2], test.labels[1::2]
+    keep = balanced_order(labels)[:n]
+    return full_captions(attributes_of(images[keep], labels[keep]), lang), images[keep]
 
 
 def evaluate_text_to_image(pipe, classifier: DigitClassifier, n: int = 1000, guidance: float = 3.0,
