@@ -1,6 +1,6 @@
 """Slide metadata for the lesson notebooks: one set of rules, re-applied after every edit.
 
-Every cell of ``notebooks/0[0-7]_*.ipynb`` gets ``metadata.slideshow.slide_type``, the
+Every cell of ``notebooks/0[0-8]_*.ipynb`` gets ``metadata.slideshow.slide_type``, the
 key that RISE (``jupyterlab-rise``, the ``teach`` extra) and ``nbconvert --to slides``
 (``make slides``) read:
 
@@ -36,7 +36,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LESSONS = sorted((ROOT / "notebooks").glob("0[0-7]_*.ipynb"))
+LESSONS = sorted((ROOT / "notebooks").glob("0[0-8]_*.ipynb"))
 TYPES = ("slide", "subslide", "fragment", "skip", "notes", "-")
 RISE = {"theme": "white", "transition": "none", "scroll": False, "enable_chalkboard": False}
 
