@@ -91,7 +91,10 @@ def test_registry_covers_every_preset_and_its_flags_exist_on_the_recipes():
     from aigc_course.recipes.gan import GAN_PRESETS, TOY_PRESETS
     from aigc_course.recipes.gpt import GPT_PRESETS
 
-    assert set(FAMILIES) == {"vae", "classifier", "gan", "diffusion", "gpt"}
+    from aigc_course.recipes.text2img import T2I_PRESETS
+
+    assert set(FAMILIES) == {"vae", "classifier", "gan", "diffusion", "gpt", "t2i"}
+    assert set(FAMILIES["t2i"].presets) == set(T2I_PRESETS) == {"t2i_autoencoder", "t2i_clip", "t2i_unet"}
     assert set(FAMILIES["gan"].presets) == set(GAN_PRESETS) | set(TOY_PRESETS)
     assert set(FAMILIES["gpt"].presets) == set(GPT_PRESETS)
     assert FAMILIES["gpt"].trainer("tang_lora").saves and not FAMILIES["gpt"].trainer("tang_full").saves
