@@ -10,6 +10,9 @@
     python -m aigc_course train diffusion --preset ddpm_digits --out data/checkpoints/ddpm_digits
     python -m aigc_course sample diffusion --steps 50 --sampler ddim --guidance 2 --label 7 --out x.png
     python -m aigc_course train gpt --preset gpt_char --out data/checkpoints/gpt_char
+    python -m aigc_course train t2i --preset t2i_clip --out data/checkpoints/t2i_clip    (lesson 08; also
+                              t2i_autoencoder, then t2i_unet, which uses both)
+    python -m aigc_course sample t2i --prompt "a bold 3" --guidance 3 --out x.png     text to image
     python -m aigc_course generate --prompt "ROMEO:" --temperature 0.8 --top-k 40
     python -m aigc_course generate --prompt "春" --checkpoint tang_lora   gpt_char + the Tang-poem LoRA adapter
     python -m aigc_course train assistant --preset chat_dpo --out data/checkpoints/chat_dpo
@@ -139,8 +142,8 @@ def _register_if_shipped(files: tuple[Path, ...], source: str, command: str) -> 
         assets.register(path, licence="MIT (this course)", source=source, made_by=command)
 
 
-DEFAULT_SAMPLES = {"vae": "vae_conv16", "gan": "dcgan", "diffusion": "ddpm_digits"}
-KINDS = {"vae": "VAE", "gan": "DCGAN", "diffusion": "UNet"}
+DEFAULT_SAMPLES = {"vae": "vae_conv16", "gan": "dcgan", "diffusion": "ddpm_digits", "t2i": "t2i_unet"}
+KINDS = {"vae": "VAE", "gan": "DCGAN", "diffusion": "UNet", "t2i": "TextUNet"}
 
 
 def cmd_sample(args) -> int:
@@ -152,6 +155,10 @@ def cmd_sample(args) -> int:
     from aigc_course.views.plots import grid_array, save_png
 
     env.set_threads()
+    if args.family == "t2i":
+        return _sample_t2i(args)
+    if args.prompt is not None:
+        raise ValueError("--prompt is for text-to-image: sample t2i --prompt \"a bold 3\"")
     name = args.checkpoint or ("cgan" if args.family == "gan" and args.label is not None
                                else DEFAULT_SAMPLES[args.family])
     model, card = load(name)
@@ -167,6 +174,32 @@ def cmd_sample(args) -> int:
     nrow = min(10, args.n) if args.family == "diffusion" else None
     out = save_png(grid_array(images, nrow=nrow), args.out, scale=args.scale)
     print(f"wrote {args.n} samples ({what}) from {card['name']} to {out} in {seconds:.1f} s")
+    return 0
+
+
+def _sample_t2i(args) -> int:
+    """Lesson 08: ``--n`` digits for ``--prompt`` (English or Chinese), DDIM, guidance, optional negative prompt."""
+    import time
+
+    from aigc_course.models.hub import load_text_to_image
+    from aigc_course.views.plots import grid_array, save_png
+
+    if not args.prompt:
+        raise ValueError(tr("the prompt is empty: describe a digit, e.g. \"a thin 7 leaning right\" "
+                            "or \"一个粗体的 7\""))
+    if args.label is not None:
+        raise ValueError("--label is for class-conditional models; say the digit in --prompt")
+    name = args.checkpoint or DEFAULT_SAMPLES["t2i"]
+    pipe = load_text_to_image(name, env.pick_device())
+    guidance = 3.0 if args.guidance is None else args.guidance
+    started = time.perf_counter()
+    images = pipe.generate(args.prompt, n=args.n, guidance=guidance, negative=args.negative, steps=args.steps,
+                           seed=args.seed)
+    seconds = time.perf_counter() - started
+    out = save_png(grid_array(images, nrow=min(8, args.n)), args.out, scale=args.scale)
+    print(tr("wrote {n} samples for \"{prompt}\" (DDIM-{steps}, guidance w={w}, seed {seed}) to {out} in "
+             "{seconds:.1f} s", n=args.n, prompt=args.prompt, steps=args.steps, w=guidance, seed=args.seed, out=out,
+             seconds=seconds))
     return 0
 
 
@@ -191,9 +224,9 @@ def _sample_diffusion(model, args, generator):
         raise ValueError(f"--label must be a digit 0..9 (leave it out for one row per digit), got {args.label}")
     labels = args.label if args.label is not None else torch.arange(args.n) % 10
     images = sample(model.to(env.pick_device()), args.n, labels, sampler=args.sampler, steps=args.steps,
-                    guidance=args.guidance, eta=args.eta, generator=generator, progress=True)
+                    guidance=args.guidance or 0.0, eta=args.eta, generator=generator, progress=True)
     what = f"digit {args.label}" if args.label is not None else "digits 0-9"
-    return images, f"{what}, {args.sampler}-{args.steps}, guidance w={args.guidance}, seed {args.seed}"
+    return images, f"{what}, {args.sampler}-{args.steps}, guidance w={args.guidance or 0.0}, seed {args.seed}"
 
 
 def cmd_generate(args) -> int:
@@ -362,17 +395,21 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     gen.set_defaults(run=cmd_generate)
     s = sub.add_parser("sample", help="write a PNG grid of samples")
-    s.add_argument("family", choices=["vae", "gan", "diffusion"])
+    s.add_argument("family", choices=["vae", "gan", "diffusion", "t2i"])
     s.add_argument("--checkpoint", default=None,
                    help="a shipped name or a checkpoint path (vae: vae_conv16; gan: dcgan, or cgan with --label; "
-                        "diffusion: ddpm_digits)")
+                        "diffusion: ddpm_digits; t2i: t2i_unet)")
     s.add_argument("--n", type=int, default=64)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--scale", type=int, default=2)
     s.add_argument("--out", default="samples.png")
     s.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddim", help="diffusion: sampler")
-    s.add_argument("--steps", type=int, default=50, help="diffusion: sampling steps (DDPM uses 1000)")
-    s.add_argument("--guidance", type=float, default=0.0, help="diffusion: classifier-free guidance w (0 = none)")
+    s.add_argument("--steps", type=int, default=50, help="diffusion, t2i: sampling steps (DDPM uses 1000)")
+    s.add_argument("--guidance", type=float, default=None,
+                   help="diffusion, t2i: classifier-free guidance w (0 = none; default 0, t2i 3)")
+    s.add_argument("--prompt", help="t2i: what to draw, in English or Chinese (\"a thin 7 leaning right\", "
+                                    "\"一个粗体的 7\")")
+    s.add_argument("--negative", default="", help="t2i: a negative prompt to steer away from (e.g. \"thin\")")
     s.add_argument("--eta", type=float, default=0.0, help="diffusion: DDIM noise (0 deterministic, 1 ~ DDPM)")
     s.add_argument("--label", type=int, help="cgan or diffusion: draw only this digit (diffusion default: 0-9 in turn)")
     s.set_defaults(run=cmd_sample)

@@ -91,7 +91,10 @@ def test_registry_covers_every_preset_and_its_flags_exist_on_the_recipes():
     from aigc_course.recipes.gan import GAN_PRESETS, TOY_PRESETS
     from aigc_course.recipes.gpt import GPT_PRESETS
 
-    assert set(FAMILIES) == {"vae", "classifier", "gan", "diffusion", "gpt", "assistant"}
+    from aigc_course.recipes.text2img import T2I_PRESETS
+
+    assert set(FAMILIES) == {"vae", "classifier", "gan", "diffusion", "gpt", "t2i", "assistant"}
+    assert set(FAMILIES["t2i"].presets) == set(T2I_PRESETS) == {"t2i_autoencoder", "t2i_clip", "t2i_unet"}
     assert set(FAMILIES["assistant"].presets) == {"emergence", "grokking", "scratchpad", "chat_base", "chat_sft",
                                                   "chat_dpo"}
     assert set(FAMILIES["gan"].presets) == set(GAN_PRESETS) | set(TOY_PRESETS)

@@ -106,7 +106,7 @@ def test_the_package_re_exports_every_lessons_checks_and_public_names():
         for name in public:
             assert getattr(exercises, name) is getattr(lesson, name) and name in exercises.__all__, (lesson, name)
         assert all(exercises.EXERCISES[i] is e for i, e in lesson.EXERCISES.items())
-    assert len(exercises.EXERCISES) == sum(len(lesson.EXERCISES) for lesson in exercises.LESSONS) == 46
+    assert len(exercises.EXERCISES) == sum(len(lesson.EXERCISES) for lesson in exercises.LESSONS) == 50
 
 
 def test_a_question_reads_one_letter_and_keeps_its_answer_in_a_stubbed_reference():

@@ -69,7 +69,7 @@ def test_every_cli_command_of_the_english_readme_is_in_the_chinese_one():
 def test_the_lesson_table_has_every_lesson_and_every_number_of_the_english_one():
     en, zh = lesson_rows(EN), lesson_rows(ZH)
     lessons = [k for k in en if k.isdigit()]
-    assert lessons == [f"{i:02d}" for i in range(8)] + ["09"]  # the English table parsed: 00 to 07, 09
+    assert lessons == [f"{i:02d}" for i in range(10)]  # the English table parsed: 00 to 09
     runtime_01 = re.search(r"\| (\d+) s \(([\d.]+) GB\) \|$", next(l for l in EN.splitlines() if l.startswith("| 01 |")))
     assert runtime_01 and en["01"][runtime_01.group(2)] >= 1 and en["05"]["1.9e-6"] == 1  # runtimes, exact figures
     assert [k for k in zh if k.isdigit()] == lessons

@@ -134,7 +134,8 @@ def test_every_explorer_is_an_explorer():
     explorers = {name for name, c in inspect.getmembers(widgets, inspect.isclass)
                  if name.endswith(("Explorer", "Scrubber", "Replay")) and c is not base.Explorer}
     assert explorers == {"LatentExplorer", "InterpolationExplorer", "ToyGANReplay", "GANExplorer",
-                         "SamplingExplorer", "StyleExplorer", "TimestepScrubber", "GuidanceExplorer", "ChatExplorer"}
+                         "SamplingExplorer", "StyleExplorer", "TimestepScrubber", "GuidanceExplorer",
+                         "PromptExplorer", "ChatExplorer"}
     for name in explorers:
         cls = getattr(widgets, name)
         assert issubclass(cls, base.Explorer) and "draw" in vars(cls), name

@@ -19,15 +19,18 @@ from torch import nn
 
 from aigc_course.core.checkpoints import find_checkpoint, read_checkpoint, shipped_checkpoint
 from aigc_course.models.classifier import ClassifierConfig, DigitClassifier
+from aigc_course.models.clip import ClipConfig, TinyCLIP
 from aigc_course.models.diffusion import UNet, UNetConfig
 from aigc_course.models.gan import DCGAN, DCGANConfig, ToyGAN, ToyGANConfig
 from aigc_course.models.gpt import GPT, GPTConfig
+from aigc_course.models.latent_diffusion import AutoencoderConfig, LatentAutoencoder, TextUNet, TextUNetConfig
 from aigc_course.models.lora import LORA_ADAPTER, LoRAConfig, add_lora, merge_lora
 from aigc_course.models.vae import VAE, VAEConfig
 
 MODELS = {"VAE": (VAE, VAEConfig), "DigitClassifier": (DigitClassifier, ClassifierConfig),
           "DCGAN": (DCGAN, DCGANConfig), "ToyGAN": (ToyGAN, ToyGANConfig), "UNet": (UNet, UNetConfig),
-          "GPT": (GPT, GPTConfig)}
+          "GPT": (GPT, GPTConfig), "TinyCLIP": (TinyCLIP, ClipConfig),
+          "LatentAutoencoder": (LatentAutoencoder, AutoencoderConfig), "TextUNet": (TextUNet, TextUNetConfig)}
 
 
 def build_model(kind: str, config: dict) -> nn.Module:
@@ -87,3 +90,19 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
 def load_pretrained(name: str, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """:func:`load` for a shipped name only (``"vae_mlp2d"``): both files are verified against the registry."""
     return _load_files(shipped_checkpoint(name), device, merge=True)
+
+
+def load_text_to_image(name_or_path: str | Path = "t2i_unet", device: str | torch.device = "cpu"):
+    """Lesson 08's pipeline: a text-conditioned U-Net with the text encoder (and autoencoder) its card names.
+
+    ``load_text_to_image()`` loads the three shipped checkpoints (``t2i_unet``, ``t2i_clip``,
+    ``t2i_autoencoder``) and returns a :class:`~aigc_course.models.text2img.TextToImage`.
+    """
+    from aigc_course.models.text2img import TextToImage
+
+    unet, card = load(name_or_path, device)
+    if card["kind"] != "TextUNet":
+        raise ValueError(f"{name_or_path} is a {card['kind']}, not a text-conditioned U-Net (TextUNet)")
+    clip, _ = load(unet.config.clip, device)
+    autoencoder = load(unet.config.autoencoder, device)[0] if unet.config.autoencoder else None
+    return TextToImage(unet, clip, autoencoder)

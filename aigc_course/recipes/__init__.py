@@ -5,7 +5,7 @@
 shipped one come from the same code. One file per family:
 :mod:`~aigc_course.recipes.vae`, :mod:`~aigc_course.recipes.classifier`,
 :mod:`~aigc_course.recipes.gan`, :mod:`~aigc_course.recipes.diffusion`,
-:mod:`~aigc_course.recipes.gpt` and :mod:`~aigc_course.recipes.assistant` (lesson 09); :mod:`~aigc_course.recipes.common` holds the
+:mod:`~aigc_course.recipes.gpt`, :mod:`~aigc_course.recipes.text2img` (lesson 08) and :mod:`~aigc_course.recipes.assistant` (lesson 09); :mod:`~aigc_course.recipes.common` holds the
 model card every recipe writes.
 
 :data:`FAMILIES`, below, is the registry the CLI's ``train`` command dispatches
@@ -27,6 +27,7 @@ from aigc_course.recipes.classifier import CLASSIFIER_PRESETS, train_classifier
 from aigc_course.recipes.diffusion import DIFFUSION_PRESETS, train_diffusion
 from aigc_course.recipes.gan import GAN_PRESETS, TOY_PRESETS, epoch_samples_path, train_gan, train_toy_gan
 from aigc_course.recipes.gpt import GPT_PRESETS, corpus_source, finetune_gpt, train_gpt
+from aigc_course.recipes.text2img import T2I_PRESETS, train_t2i_autoencoder, train_t2i_clip, train_t2i_unet
 from aigc_course.recipes.vae import VAE_PRESETS, train_vae
 
 
@@ -127,6 +128,10 @@ FAMILIES: dict[str, Family] = {
         Trainer(_gpt_kind(pretrain=False, lora=True), finetune_gpt, overrides=("iters", "seed"), data=_corpora),
         Trainer(_gpt_kind(pretrain=False, lora=False), finetune_gpt, overrides=("iters", "seed"), saves=False,
                 not_saved="it fine-tunes every weight and is not saved; drop --out"))),
+    "t2i": Family("t2i_unet", (   # lesson 08: train t2i_autoencoder and t2i_clip before t2i_unet
+        Trainer({"t2i_autoencoder": T2I_PRESETS["t2i_autoencoder"]}, train_t2i_autoencoder, overrides=("steps", "seed")),
+        Trainer({"t2i_clip": T2I_PRESETS["t2i_clip"]}, train_t2i_clip, overrides=("steps", "seed")),
+        Trainer({"t2i_unet": T2I_PRESETS["t2i_unet"]}, train_t2i_unet, overrides=("steps", "seed")))),
     "assistant": Family("chat_sft", (
         Trainer(CHAT_PRESETS, train_chat, overrides=("iters", "seed"), data=_synthetic, report=_chat_line),
         Trainer(EMERGENCE_PRESETS, train_emergence, overrides=("iters", "seed"), files=_json_only, data=_synthetic,

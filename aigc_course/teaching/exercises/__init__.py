@@ -5,7 +5,7 @@
 * one module per lesson, each with its exercises (``EXERCISES``, by id), their inputs, references and the
   ``check_*`` functions its notebook calls: :mod:`.welcome` (00), :mod:`.vae` (01), :mod:`.gan` (02),
   :mod:`.style_transfer` (03), :mod:`.diffusion` (04), :mod:`.gpt2` (05), :mod:`.evaluation` (06),
-  :mod:`.responsible_aigc` (07), :mod:`.assistant` (09).
+  :mod:`.responsible_aigc` (07), :mod:`.text_to_image` (08), :mod:`.assistant` (09).
 
 Notebooks import the checks from here (``from aigc_course.teaching.exercises import check_kl``); this module
 re-exports every public name of the lesson modules.
@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Callable
 
 from aigc_course.core.i18n import tr
-from aigc_course.teaching.exercises import (assistant, diffusion, evaluation, gan, gpt2, responsible_aigc, style_transfer, vae,
-                                            welcome)
+from aigc_course.teaching.exercises import (assistant, diffusion, evaluation, gan, gpt2, responsible_aigc,
+                                            style_transfer, text_to_image, vae, welcome)
 from aigc_course.teaching.exercises.assistant import (TABLE_BETA, TABLE_LR, TABLE_MIN_WON, TABLE_STEPS,
                                                      check_assistant_mask, check_dpo_loss, check_dpo_train, won_share)
 from aigc_course.teaching.exercises.diffusion import (SAMPLER_LIMITS, TOY_BATCH, TOY_STEPS, check_ddim_step,
@@ -42,10 +42,14 @@ from aigc_course.teaching.exercises.style_transfer import (CLOSURE_CONTENT, CLOS
                                                            check_prediction_optimizer,
                                                            check_prediction_style_weight, check_style_loss,
                                                            check_total_variation, style_objective, tiny_vgg)
+from aigc_course.teaching.exercises.text_to_image import (CLIP_BATCH, CLIP_STEPS, ToyDualEncoder, check_clip_loss,
+                                                          check_clip_step, check_cross_attention,
+                                                          check_sdedit_start, heldout_recall)
 from aigc_course.teaching.exercises.vae import (VAE_BATCH, VAE_LR, VAE_STEP_THRESHOLD, VAE_STEPS, check_kl,
                                                 check_reparameterize, check_vae_step, heldout_negative_elbo)
 
-LESSONS = (welcome, vae, gan, style_transfer, diffusion, gpt2, evaluation, responsible_aigc, assistant)
+LESSONS = (welcome, vae, gan, style_transfer, diffusion, gpt2, evaluation, responsible_aigc, text_to_image,
+           assistant)
 
 # The order of the registry is part of grading: the grader draws an exercise's hidden inputs from the run's
 # seed + 7919 * (its position here). This is the order the exercises were first registered in; a new
@@ -53,7 +57,7 @@ LESSONS = (welcome, vae, gan, style_transfer, diffusion, gpt2, evaluation, respo
 GRADING_ORDER = ("1.1", "1.2", "1.3", "1.4", "1.5", "0.1", "0.2", "0.3", "2.1", "2.2", "2.3", "2.4", "2.5", "2.6",
                  "3.1", "3.2", "3.3", "3.4", "3.5", "3.6", "4.1", "4.2", "4.3", "4.4", "4.5", "4.6", "4.7",
                  "5.1", "5.2", "5.3", "5.4", "5.5", "5.6", "5.7", "6.1", "6.2", "7.1", "6.3", "6.4", "6.5",
-                 "7.2", "7.3", "7.4", "9.1", "9.2", "9.3")
+                 "7.2", "7.3", "7.4", "9.1", "9.2", "9.3", "8.1", "8.2", "8.3", "8.4")
 
 
 def _registry() -> dict[str, Exercise]:
@@ -108,6 +112,9 @@ __all__ = [
     "check_fid", "check_frechet_distance", "check_precision", "check_prediction_fid_n", "check_prediction_recall",
     # lesson 07
     "check_prediction_human_text", "check_prediction_watermark", "check_train_detector", "check_z_score",
+    # lesson 08
+    "CLIP_BATCH", "CLIP_STEPS", "ToyDualEncoder", "check_clip_loss", "check_clip_step", "check_cross_attention",
+    "check_sdedit_start", "heldout_recall",
     # lesson 09
     "TABLE_BETA", "TABLE_LR", "TABLE_MIN_WON", "TABLE_STEPS", "check_assistant_mask", "check_dpo_loss",
     "check_dpo_train", "won_share",

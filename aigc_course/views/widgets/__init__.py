@@ -12,6 +12,7 @@ file                      explorers                                             
 ``style.py``              :class:`StyleExplorer`                                      03
 ``diffusion.py``          :class:`TimestepScrubber`, :class:`GuidanceExplorer`        04
 ``gpt.py``                :class:`SamplingExplorer`                                   05
+``text2img.py``           :class:`PromptExplorer`                                     08
 ``chat.py``               :class:`ChatExplorer`                                       09
 ========================  ==========================================================  ======
 
@@ -23,6 +24,7 @@ from aigc_course.views.widgets.diffusion import GuidanceExplorer, TimestepScrubb
 from aigc_course.views.widgets.gan import GANExplorer, ToyGANReplay, toy_frame
 from aigc_course.views.widgets.gpt import SamplingExplorer, probability_bars_html, token_label
 from aigc_course.views.widgets.style import StyleExplorer
+from aigc_course.views.widgets.text2img import PromptExplorer
 from aigc_course.views.widgets.vae import InterpolationExplorer, LatentExplorer, latent_map
 
 __all__ = [
@@ -32,5 +34,5 @@ __all__ = [
     "StyleExplorer",
     "TimestepScrubber", "GuidanceExplorer",
     "SamplingExplorer", "probability_bars_html", "token_label",
-    "ChatExplorer", "chat_reply",
+    "PromptExplorer", "ChatExplorer", "chat_reply",
 ]
