@@ -34,9 +34,19 @@ def lab_server(browser_requirements, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def chromium(browser_requirements, tmp_path_factory):
+def playwright(browser_requirements):
+    """The session's one sync Playwright: a second one in the same process refuses to start ("Sync API inside
+    the asyncio loop"), so every browser test launches from this one."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright, tmp_path_factory):
     """(page, console) in headless system Chromium with a fresh --user-data-dir."""
-    with labdriver.chromium_page(tmp_path_factory.mktemp("chromium-profile")) as (page, console):
+    with labdriver.chromium_page(tmp_path_factory.mktemp("chromium-profile"), pw=playwright) as (page, console):
         yield page, console
 
 

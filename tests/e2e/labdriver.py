@@ -224,15 +224,18 @@ def fontconfig_file(folder: Path) -> Path | None:
 
 
 @contextlib.contextmanager
-def chromium_page(user_data_dir: Path, width: int = 1400, height: int = 1000, scale: float = 1):
-    """A page in headless system Chromium with a fresh profile in ``user_data_dir``; yields (page, console)."""
+def chromium_page(user_data_dir: Path, width: int = 1400, height: int = 1000, scale: float = 1, *, pw=None):
+    """A page in headless system Chromium with a fresh profile in ``user_data_dir``; yields (page, console).
+
+    ``pw`` is a running Playwright (``sync_playwright().start()``) to launch from; without one, the page gets its
+    own. Only one sync Playwright may run in a process, so tests share the session's (conftest ``playwright``)."""
     from playwright.sync_api import sync_playwright
 
     env = dict(os.environ)
     fonts = fontconfig_file(Path(user_data_dir))
     if fonts:
         env["FONTCONFIG_FILE"] = str(fonts)
-    with sync_playwright() as pw:
+    with (contextlib.nullcontext(pw) if pw is not None else sync_playwright()) as pw:
         context = pw.chromium.launch_persistent_context(
             str(user_data_dir), executable_path=chromium_path(), args=CHROMIUM_FLAGS, headless=True,
             viewport={"width": width, "height": height}, device_scale_factor=scale, env=env)

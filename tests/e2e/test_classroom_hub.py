@@ -125,53 +125,51 @@ def _first_cells_done(page, name: str, nb, digits, stale) -> None:
     assert nb.error_outputs() == []
 
 
-def test_two_learners_each_get_their_own_notebooks(hub):
-    from playwright.sync_api import sync_playwright
-
+def test_two_learners_each_get_their_own_notebooks(hub, playwright):
     base, state, report = hub["base"], hub["state"], hub["report"]
     build = state / "learner_notebooks" / "01_vae.ipynb"
     started = time.perf_counter()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=labdriver.chromium_path(), args=labdriver.CHROMIUM_FLAGS,
-                                     headless=True)
-        try:
-            # Both learners log in at once (as a class does); the hub spawns both servers side by side.
-            t0 = time.perf_counter()
-            sessions = {name: _start_login(browser, base, name) for name in PASSWORDS}
-            for name, (_, page, _) in sessions.items():
-                page.wait_for_url(f"{base}/user/{name}/lab**", timeout=180_000)  # spawn page -> their own JupyterLab
-            report["two_logins_and_spawns_s"] = round(time.perf_counter() - t0, 1)
-            t0 = time.perf_counter()
-            running = {name: _start_first_cells(page, base, name, labdriver.ARTIFACTS)
-                       for name, (_, page, _) in sessions.items()}
-            for name, (nb, digits, stale) in running.items():
-                _first_cells_done(sessions[name][1], name, nb, digits, stale)
-            report["two_learners_open_and_run_first_cells_s"] = round(time.perf_counter() - t0, 1)
-            ann_page, ben_page = sessions["ann"][1], sessions["ben"][1]
-            ann_page.locator(".jp-Notebook .jp-CodeCell .cm-content").first.click()  # ann edits, then saves
-            ann_page.keyboard.press("Control+End")
-            ann_page.keyboard.type("  # ann was here")
-            ann_page.keyboard.press("Control+s")  # ben does not save
-            saved = state / "homes" / "ann" / "01_vae.ipynb"
-            deadline = time.monotonic() + 60
-            while "ann was here" not in saved.read_text() and time.monotonic() < deadline:
-                time.sleep(0.5)
+    # The session's Playwright (tests/e2e/conftest.py): only one may run per process.
+    browser = playwright.chromium.launch(executable_path=labdriver.chromium_path(), args=labdriver.CHROMIUM_FLAGS,
+                                         headless=True)
+    try:
+        # Both learners log in at once (as a class does); the hub spawns both servers side by side.
+        t0 = time.perf_counter()
+        sessions = {name: _start_login(browser, base, name) for name in PASSWORDS}
+        for name, (_, page, _) in sessions.items():
+            page.wait_for_url(f"{base}/user/{name}/lab**", timeout=180_000)  # spawn page -> their own JupyterLab
+        report["two_logins_and_spawns_s"] = round(time.perf_counter() - t0, 1)
+        t0 = time.perf_counter()
+        running = {name: _start_first_cells(page, base, name, labdriver.ARTIFACTS)
+                   for name, (_, page, _) in sessions.items()}
+        for name, (nb, digits, stale) in running.items():
+            _first_cells_done(sessions[name][1], name, nb, digits, stale)
+        report["two_learners_open_and_run_first_cells_s"] = round(time.perf_counter() - t0, 1)
+        ann_page, ben_page = sessions["ann"][1], sessions["ben"][1]
+        ann_page.locator(".jp-Notebook .jp-CodeCell .cm-content").first.click()  # ann edits, then saves
+        ann_page.keyboard.press("Control+End")
+        ann_page.keyboard.type("  # ann was here")
+        ann_page.keyboard.press("Control+s")  # ben does not save
+        saved = state / "homes" / "ann" / "01_vae.ipynb"
+        deadline = time.monotonic() + 60
+        while "ann was here" not in saved.read_text() and time.monotonic() < deadline:
+            time.sleep(0.5)
 
-            # Through the servers' contents API: each sees their own files, never the other's.
-            for name, page in (("ann", ann_page), ("ben", ben_page)):
-                own = page.request.get(f"{base}/user/{name}/api/contents")
-                assert own.status == 200, own.text()[:300]
-                assert sorted(f["name"] for f in own.json()["content"]) == [f"{n}.ipynb" for n in LESSONS]
-            for name, other, page in (("ann", "ben", ann_page), ("ben", "ann", ben_page)):
-                theirs = page.request.get(f"{base}/user/{other}/api/contents/01_vae.ipynb", max_redirects=10)
-                assert theirs.status == 403, (name, other, theirs.status, theirs.url)  # the other's server refuses
-                assert '"cells"' not in theirs.text()
-                hub_api = page.request.get(f"{base}/hub/api/users/{other}")
-                assert hub_api.status == 404, (name, other, hub_api.status)  # "no access to resources or not found"
-            for name, (_, _, console) in sessions.items():
-                assert [e for e in console.errors() if "403" not in e and "404" not in e] == [], name
-        finally:
-            browser.close()
+        # Through the servers' contents API: each sees their own files, never the other's.
+        for name, page in (("ann", ann_page), ("ben", ben_page)):
+            own = page.request.get(f"{base}/user/{name}/api/contents")
+            assert own.status == 200, own.text()[:300]
+            assert sorted(f["name"] for f in own.json()["content"]) == [f"{n}.ipynb" for n in LESSONS]
+        for name, other, page in (("ann", "ben", ann_page), ("ben", "ann", ben_page)):
+            theirs = page.request.get(f"{base}/user/{other}/api/contents/01_vae.ipynb", max_redirects=10)
+            assert theirs.status == 403, (name, other, theirs.status, theirs.url)  # the other's server refuses
+            assert '"cells"' not in theirs.text()
+            hub_api = page.request.get(f"{base}/hub/api/users/{other}")
+            assert hub_api.status == 404, (name, other, hub_api.status)  # "no access to resources or not found"
+        for name, (_, _, console) in sessions.items():
+            assert [e for e in console.errors() if "403" not in e and "404" not in e] == [], name
+    finally:
+        browser.close()
     report["two_learner_test_s"] = round(time.perf_counter() - started, 1)
 
     # On disk: two private homes, each with its own copy; ann's holds her edit, ben's is the build.
