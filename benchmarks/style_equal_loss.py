@@ -48,7 +48,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from style_transfer import tutorial_model  # noqa: E402  the tutorial's modules, in its own style
+from style_transfer import run_tutorial, tutorial_model  # noqa: E402  the tutorial's modules, in its own style
 
 from aigc_course.core import env  # noqa: E402
 from aigc_course.data.images import load_image  # noqa: E402
@@ -65,28 +65,12 @@ def tutorial_loss(style_losses, content_losses):
 
 
 def run_baseline(content, style, steps: int):
-    """The tutorial's run_style_transfer; returns the final image and (seconds, image) of every evaluation."""
+    """The tutorial's run_style_transfer at its own weights in Caffe units; returns the final image and
+    (seconds, image) of every evaluation."""
     trace = []
-    start = time.perf_counter()
-    model, style_losses, content_losses = tutorial_model(content, style, trim=True)
-    x = content.clone().requires_grad_(True)
-    optimizer = torch.optim.LBFGS([x])
-    run = [0]
-    while run[0] <= steps:
-        def closure():
-            with torch.no_grad():
-                x.clamp_(0, 1)
-            trace.append((time.perf_counter() - start, x.detach().clone()))
-            optimizer.zero_grad()
-            model(x)
-            loss = tutorial_loss(style_losses, content_losses)
-            loss.backward()
-            run[0] += 1
-            return loss
-        optimizer.step(closure)
-    with torch.no_grad():
-        x.clamp_(0, 1)
-    return x.detach(), trace
+    image, _, _ = run_tutorial(content, style, steps, trim=True, style_weight=STYLE_WEIGHT,
+                               content_weight=CONTENT_WEIGHT, trace=trace)
+    return image, trace
 
 
 class Recorder(nn.Module):

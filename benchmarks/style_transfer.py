@@ -97,7 +97,9 @@ def tutorial_model(content, style, trim: bool):
     return model, style_losses, content_losses
 
 
-def run_tutorial(content, style, steps: int, trim: bool):
+def run_tutorial(content, style, steps: int, trim: bool, *, style_weight: float = STYLE_WEIGHT,
+                 content_weight: float = CONTENT_WEIGHT, trace: list | None = None):
+    """The tutorial's run_style_transfer. ``trace``, if given, receives (seconds, image) of every evaluation."""
     start = time.perf_counter()
     model, style_losses, content_losses = tutorial_model(content, style, trim)
     x = content.clone().requires_grad_(True)
@@ -107,10 +109,12 @@ def run_tutorial(content, style, steps: int, trim: bool):
         def closure():
             with torch.no_grad():
                 x.clamp_(0, 1)
+            if trace is not None:
+                trace.append((time.perf_counter() - start, x.detach().clone()))
             optimizer.zero_grad()
             model(x)
-            loss = STYLE_WEIGHT * sum(sl.loss for sl in style_losses) + \
-                CONTENT_WEIGHT * sum(cl.loss for cl in content_losses)
+            loss = style_weight * sum(sl.loss for sl in style_losses) + \
+                content_weight * sum(cl.loss for cl in content_losses)
             loss.backward()
             run[0] += 1
             return loss
