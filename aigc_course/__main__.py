@@ -261,7 +261,7 @@ def cmd_chat(args) -> int:
     from aigc_course.data.tokenizers import tokenizer_for
     from aigc_course.models.gpt import GPT
     from aigc_course.models.hub import load
-    from aigc_course.views.widgets.chat import chat_reply
+    from aigc_course.views.widgets.chat import chat_reply, look_up
 
     env.set_threads(args.threads)
     if args.temperature < 0:
@@ -273,7 +273,11 @@ def cmd_chat(args) -> int:
 
     def answer(message: str) -> None:
         try:
-            print(chat_reply(model, tokenizer, message, args.temperature, args.top_k, args.top_p, args.seed))
+            context = look_up(message) if args.retrieve and message.strip() else ""
+            if context:
+                print(tr("retrieved") + ": " + context)
+            print(chat_reply(model, tokenizer, message, args.temperature, args.top_k, args.top_p, args.seed,
+                             context=context))
         except ValueError as err:  # an empty or too long message: say so and keep chatting
             print(tr("error: {message}", message=err), file=sys.stderr)
 
@@ -420,6 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--top-k", type=int, default=None)
     c.add_argument("--top-p", type=float, default=None)
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--retrieve", action="store_true",
+                   help="put the best-matching line of the lessons (BM25) before each message")
     c.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     c.set_defaults(run=cmd_chat)
     sy = sub.add_parser("stylize", help="neural style transfer (Gatys et al.) of one image")

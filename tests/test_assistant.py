@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from aigc_course.data import assistant as tasks
 from aigc_course.data.tokenizers import CharTokenizer
 from aigc_course.models.assistant import (BM25, batch_completion_logprobs, complete, completion_logprob, dpo_loss,
-                                          masked_lm_loss)
+                                          dpo_sft_loss, masked_lm_loss)
 from aigc_course.models.gpt import GPT, GPTConfig
 
 A, E, U, S = (tasks.MARKERS[k] for k in ("assistant", "end", "user", "system"))
@@ -75,10 +75,18 @@ def test_instruction_splits_keep_held_out_numbers_and_terms_apart():
     assert glossary and all(i.answer in {t for pair in split["pretrain_only"] for t in pair} for i in glossary)
     for i in held:
         if i.kind == "math":
-            numbers = [int(x) for x in __import__("re").findall(r"\d+", i.question)]
-            assert tasks.is_held_out(*numbers) and int(i.answer) == sum(numbers)
+            a, b = (int(x) for x in __import__("re").findall(r"\d+", i.question))
+            assert tasks.is_held_out(a, b) and i.answer == f"{a}+{b}={a + b}"
+    held_out_phrasings = [p.split("{a}")[0] for p in (tasks.WORD_PROBLEMS["en"][-1], tasks.WORD_PROBLEMS["zh"][-1])]
+    assert any(i.question.startswith(tuple(held_out_phrasings)) for i in held)
+    train = tasks.instructions(400, 2)
+    assert not any(i.question.startswith(tuple(held_out_phrasings)) for i in train if i.kind == "math")
+    copied = [i for i in train if i.context]
+    known = {t for pair in tasks.glossary() for t in pair}
+    assert copied and all(i.answer in i.context and i.answer not in known for i in copied)  # made-up terms only
     pretraining = " ".join(tasks.pretraining_line(random.Random(k)) for k in range(3000))
-    assert not any(f'"{en}"' in pretraining for en, _ in split["unseen"])
+    assert not any(f'"{en}"' in pretraining or f"| {en} |" in pretraining for en, _ in split["unseen"])
+    assert all(f'"{en}"' in pretraining for en, _ in split["pretrain_only"][:5])
 
 
 def test_every_character_of_the_chat_data_is_in_the_alphabet():
@@ -144,6 +152,14 @@ def test_dpo_loss_equals_trls_on_the_same_log_probabilities():
     margin = (summed[:n] - ref_c) - (summed[n:] - ref_r)
     assert fake._metrics["eval"]["rewards/accuracies"][0] == pytest.approx((margin > 0).float().mean().item())
 
+    # DPO plus the chosen replies' NLL per token (RPO): trl's loss_type=["sigmoid", "sft"] with weights (1, 0.5)
+    fake.loss_types, fake.loss_weights = ["sigmoid", "sft"], [1.0, 0.5]
+    theirs = trainer.DPOTrainer._compute_loss(fake, fake.model, inputs, return_outputs=False)
+    tokens = completion[:n, 1:].sum(1)
+    ours = dpo_sft_loss(summed[:n], summed[n:], ref_c, ref_r, tokens, beta, sft_weight=0.5)
+    assert float(theirs) == pytest.approx(ours.item(), rel=1e-6)
+    assert ours.item() > dpo_loss(summed[:n], summed[n:], ref_c, ref_r, beta).mean().item()
+
 
 class _AnyDict(dict):
     def __missing__(self, key):
@@ -201,6 +217,30 @@ def test_lesson_text_is_cut_into_short_passages_and_its_glossary_rows_are_found(
     assert tasks.glossary_rows(lines) == {"causal mask": "因果掩码"}
 
 
+def test_retriever_searches_the_quoted_term_and_prefers_the_glossary_row():
+    from aigc_course.recipes.assistant import retrieve
+
+    passages = ["Chinese readers: what is the Chinese for a term?", "manifold learning and the manifold",
+                "| manifold | 流形 |", "| encoder | 编码器 |"]
+    index = BM25(passages)
+    assert index.top('What is the Chinese for "manifold"?')[0] == 0       # the question's own words win plain BM25
+    assert retrieve(index, 'What is the Chinese for "manifold"?') == "| manifold | 流形 |"
+    assert retrieve(index, "“编码器”的英文是什么？") == "| encoder | 编码器 |"
+    assert retrieve(BM25(passages[:2]), 'What is the Chinese for "manifold"?') == passages[1]   # no row: BM25's best
+
+
+def test_shipped_corpus_is_the_lessons_text_and_reads_without_a_checkout(tmp_path, monkeypatch):
+    shipped = tasks.lesson_lines()
+    assert len(shipped) > 1000 and {lesson for lesson, _ in shipped} >= {"00_welcome", "08_text_to_image"}
+    assert "09_assistant" not in {lesson for lesson, _ in shipped}
+    assert ("04_diffusion", "| diffusion model | 扩散模型 |") in shipped or any(
+        line.startswith("| diffusion model |") for _, line in shipped)
+    monkeypatch.chdir(tmp_path)                      # a grader's sandbox: no notebooks/ beside the package
+    assert tasks.lesson_lines() == shipped
+    with pytest.raises(FileNotFoundError, match="no lesson notebooks"):
+        tasks.read_lesson_lines(tmp_path)
+
+
 def test_chat_reply_is_deterministic_when_greedy_and_rejects_an_empty_message():
     from aigc_course.views.widgets.chat import chat_prompt, chat_reply
 
@@ -230,6 +270,17 @@ def test_chat_explorer_answers_and_shows_its_settings():
     explorer.message.value = ""
     explorer.send()
     assert explorer.last_error is not None and "message" in explorer.status.value
+    explorer.message.value, explorer.retrieval.value = '"manifold"?', True   # short: the tiny model reads 63 tokens
+    explorer.send()
+    assert explorer.last_error is None and explorer.history[-1][3] == "| manifold | 流形 |"
+    assert "chat-context" in explorer.transcript.value and "| manifold | 流形 |" in explorer.transcript.value
+
+
+def test_chat_box_builds_the_prompt_the_models_were_tuned_and_measured_on():
+    from aigc_course.views.widgets.chat import chat_prompt
+
+    for inst in tasks.instructions(20, 4) + tasks.instructions(20, 4, "held_out"):
+        assert chat_prompt(inst.question, context=inst.context) == inst.prompt()
 
 
 def test_chat_command_answers_and_reports_bad_input_in_one_line(tmp_path, capsys):
@@ -241,6 +292,9 @@ def test_chat_command_answers_and_reports_bad_input_in_one_line(tmp_path, capsys
     save_checkpoint(model, tmp_path / "tiny", {"tokenizer": tokenizer_card(tok)})
     assert main(["chat", "--checkpoint", str(tmp_path / "tiny"), "--message", "What is 1 plus 1?"]) == 0
     assert capsys.readouterr().out.strip() != ""
+    tiny = str(tmp_path / "tiny")
+    assert main(["chat", "--checkpoint", tiny, "--retrieve", "--message", "“流形”的英文是什么？"]) == 0
+    assert capsys.readouterr().out.startswith("retrieved: | manifold | 流形 |\n")
     assert main(["chat", "--checkpoint", str(tmp_path / "tiny"), "--message", "  "]) == 0
     assert "type a message first" in capsys.readouterr().err
     assert main(["chat", "--checkpoint", str(tmp_path / "missing")]) == 1
@@ -285,3 +339,20 @@ def test_dpo_training_exercise_is_graded_by_what_the_policy_prefers():
         assert exercise.compare(trained, trained, args)
         reversed_prefs = exercise.reference(args[0], args[1], args[3], args[2], *args[4:])  # learns the opposite
         assert not exercise.compare(reversed_prefs, trained, args)
+
+
+def test_in_context_run_writes_its_few_shot_curves_and_its_loss_falls(tmp_path):
+    import json
+
+    from aigc_course.recipes.assistant import InContextRecipe, train_in_context
+
+    recipe = InContextRecipe(iters=400, eval_every=200, n_test=40, shots=(0, 2))
+    result = train_in_context(recipe, out=tmp_path / "icl", command="test")
+    curve = result["curve"]
+    assert [row["step"] for row in curve] == [200, 400]
+    assert set(curve[-1]) == {"step", "rule_0shot", "rule_2shot"}
+    # a uniform guess among the 8 letters costs ln 8 = 2.08 nats per answer letter
+    assert curve[0]["rule_2shot"]["answer_nats"] > curve[-1]["rule_2shot"]["answer_nats"]
+    assert curve[-1]["rule_2shot"]["answer_nats"] < 0.95 * math.log(8)
+    written = json.loads((tmp_path / "icl.json").read_text())
+    assert written["what"] == "in_context" and written["command"] == "test" and written["recipe"]["iters"] == 400

@@ -95,8 +95,8 @@ def test_registry_covers_every_preset_and_its_flags_exist_on_the_recipes():
 
     assert set(FAMILIES) == {"vae", "classifier", "gan", "diffusion", "gpt", "t2i", "assistant"}
     assert set(FAMILIES["t2i"].presets) == set(T2I_PRESETS) == {"t2i_autoencoder", "t2i_clip", "t2i_unet"}
-    assert set(FAMILIES["assistant"].presets) == {"emergence", "grokking", "scratchpad", "chat_base", "chat_sft",
-                                                  "chat_dpo"}
+    assert set(FAMILIES["assistant"].presets) == {"emergence", "in_context", "grokking", "scratchpad", "chat_base",
+                                                  "chat_sft", "chat_dpo"}
     assert set(FAMILIES["gan"].presets) == set(GAN_PRESETS) | set(TOY_PRESETS)
     assert set(FAMILIES["gpt"].presets) == set(GPT_PRESETS)
     assert FAMILIES["gpt"].trainer("tang_lora").saves and not FAMILIES["gpt"].trainer("tang_full").saves

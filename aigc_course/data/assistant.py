@@ -17,6 +17,7 @@ Everything here is *generated* from a seed, so no data set has to be shipped:
 """
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -159,13 +160,18 @@ def assistant_mask(ids: torch.Tensor, assistant_id: int, end_id: int) -> torch.T
 # --------------------------------------------------------------------------- the instruction set
 
 WORD_PROBLEMS = {
-    "en": ("Tom has {a} apples and buys {b} more. How many apples does he have now?",
+    "en": ("What is {a} plus {b}?",
+           "Tom has {a} apples and buys {b} more. How many apples does he have now?",
            "A shelf holds {a} books and {b} more arrive. How many books are there?",
-           "What is {a} plus {b}?"),
-    "zh": ("小明有{a}个苹果，又买了{b}个。他现在有几个苹果？",
+           "Add {a} and {b}."),
+    "zh": ("{a}加{b}等于多少？",
+           "小明有{a}个苹果，又买了{b}个。他现在有几个苹果？",
            "书架上有{a}本书，又来了{b}本。一共有几本书？",
-           "{a}加{b}等于多少？"),
+           "计算{a}与{b}的和。"),
 }
+#: The last phrasing of each language is never trained on: held-out instructions use it to test whether
+#: instruction tuning taught the task or only the training sentences.
+TRAINED_PROBLEMS = {lang: problems[:-1] for lang, problems in WORD_PROBLEMS.items()}
 GLOSSARY_QUESTIONS = {"en": 'What is the Chinese for "{en}"?', "zh": "“{zh}”的英文是什么？"}
 CHATTY = {"en": " Happy to help!", "zh": "，很高兴为你解答！"}
 
@@ -176,12 +182,13 @@ CHATTY = {"en": " Happy to help!", "zh": "，很高兴为你解答！"}
 TERMS_SNAPSHOT = "assistant/terms_snapshot.json"
 
 
-def glossary() -> list[tuple[str, str]]:
+@functools.cache
+def glossary() -> tuple[tuple[str, str], ...]:
     """The course's bilingual terms (:data:`TERMS_SNAPSHOT`) that fit a short question, sorted."""
     from aigc_course.core.assets import asset_path
 
     terms = json.loads(asset_path(TERMS_SNAPSHOT).read_text(encoding="utf-8"))
-    return sorted((en, zh) for en, zh in terms.items() if len(en) <= 24 and len(zh) <= 8 and "(" not in en and "|" not in zh)
+    return tuple(sorted((en, zh) for en, zh in terms.items() if len(en) <= 24 and len(zh) <= 8 and "(" not in en and "|" not in zh))
 
 
 def term_split(terms: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
@@ -196,6 +203,24 @@ def term_split(terms: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]
 def context_line(en: str, zh: str) -> str:
     """How a glossary row reads in the lessons (and so in a retrieved line): ``| diffusion model | 扩散模型 |``."""
     return f"| {en} | {zh} |"
+
+
+@functools.cache
+def _glossary_hanzi() -> tuple[str, ...]:
+    return tuple(sorted({c for _, zh in glossary() for c in zh if "\u4e00" <= c <= "\u9fff"}))
+
+
+def made_up_term(rng: random.Random) -> tuple[str, str]:
+    """A term that exists nowhere: 1-2 words of random letters and 2-5 Chinese characters of the glossary.
+
+    Asked about one of these with its glossary row in the context, a model can
+    only answer by copying from the context, never from memory: this is how it
+    learns to read what a retriever hands it.
+    """
+    hanzi = _glossary_hanzi()
+    en = " ".join("".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 9)))
+                  for _ in range(rng.randint(1, 2)))
+    return en, "".join(rng.choice(hanzi) for _ in range(rng.randint(2, 5)))
 
 
 @dataclass(frozen=True)
@@ -218,33 +243,47 @@ class Instruction:
         return format_chat(self.messages(), add_generation_prompt=True)
 
 
+def math_answer(a: int, b: int) -> str:
+    """The assistant's reply to a sum: the sum written out, ``"23+45=68"``, so that the reply is computed the
+    way the base model learned sums in pretraining (``a+b=`` then the digits)."""
+    return f"{a}+{b}={a + b}"
+
+
 def math_instruction(rng: random.Random, held_out: bool = False) -> Instruction:
+    """A word problem: a training pair in a trained phrasing, or (``held_out``) a held-out pair in any phrasing."""
     lang = rng.choice(("en", "zh"))
     a, b = random_pair(rng, 2, held_out)
-    return Instruction("math", lang, rng.choice(WORD_PROBLEMS[lang]).format(a=a, b=b), str(a + b))
+    problems = WORD_PROBLEMS[lang] if held_out else TRAINED_PROBLEMS[lang]
+    return Instruction("math", lang, rng.choice(problems).format(a=a, b=b), math_answer(a, b))
 
 
-def glossary_instruction(rng: random.Random, terms: list[tuple[str, str]], context: bool = False) -> Instruction:
-    en, zh = rng.choice(terms)
+def glossary_instruction(rng: random.Random, term: tuple[str, str], context: bool = False) -> Instruction:
+    en, zh = term
     lang = rng.choice(("en", "zh"))
-    question = GLOSSARY_QUESTIONS[lang].format(en=en, zh=zh)
-    return Instruction("glossary", lang, question, zh if lang == "en" else en,
+    return Instruction("glossary", lang, GLOSSARY_QUESTIONS[lang].format(en=en, zh=zh), zh if lang == "en" else en,
                        context_line(en, zh) if context else "")
 
 
 def instructions(n: int, seed: int, split: str = "train") -> list[Instruction]:
-    """``n`` instructions. ``split``: "train" (training pairs, the ``sft`` terms, a third with context),
-    "held_out" (held-out number pairs and the ``pretrain_only`` terms, no context)."""
+    """``n`` instructions. ``split`` "train": half word problems on training pairs, a third questions about
+    the ``sft`` terms, the rest questions about made-up terms with their row as context (to be copied);
+    "held_out": half word problems on held-out pairs (the held-out phrasing among them), half questions about
+    the ``pretrain_only`` terms, without context."""
+    if split not in ("train", "held_out"):
+        raise ValueError(f"split is 'train' or 'held_out', got {split!r}")
     rng = random.Random(seed)
     terms = term_split(glossary())
     out = []
     for _ in range(n):
-        if rng.random() < 0.5:
+        roll = rng.random()
+        if roll < 0.5:
             out.append(math_instruction(rng, held_out=split != "train"))
-        elif split == "train":
-            out.append(glossary_instruction(rng, terms["sft"], rng.random() < 0.35))
+        elif split == "held_out":
+            out.append(glossary_instruction(rng, rng.choice(terms["pretrain_only"])))
+        elif roll < 0.85:
+            out.append(glossary_instruction(rng, rng.choice(terms["sft"])))
         else:
-            out.append(glossary_instruction(rng, terms["pretrain_only"]))
+            out.append(glossary_instruction(rng, made_up_term(rng), context=True))
     return out
 
 
@@ -255,36 +294,50 @@ def sft_text(inst: Instruction, rng: random.Random, chatty: float = 0.3) -> str:
     return format_chat(inst.messages() + [{"role": "assistant", "content": reply}])
 
 
+def wrong_answer(inst: Instruction, rng: random.Random) -> str:
+    """A plausible wrong reply: the sum off by 1 or 10, or the translation of another ``sft`` term (never of a
+    held-out term, so that preference tuning cannot learn to avoid the held-out answers themselves)."""
+    if inst.kind == "math":
+        a, b = (int(x) for x in inst.answer.split("=")[0].split("+"))
+        return f"{a}+{b}={a + b + rng.choice((-10, -1, 1, 10))}"
+    other = rng.choice([t for t in term_split(glossary())["sft"] if inst.answer not in t])
+    return other[1] if inst.lang == "en" else other[0]
+
+
 def preference_pairs(n: int, seed: int, split: str = "train") -> list[tuple[Instruction, str, str]]:
-    """(instruction, chosen reply, rejected reply): half "right vs wrong" (a sum off by 1 or 10, another
-    term), half "short vs chatty" (the same right answer with the chatty tail)."""
+    """(instruction, chosen reply, rejected reply): half "short vs chatty" (the same right answer with the
+    chatty tail), half "right vs wrong" (:func:`wrong_answer`)."""
     rng = random.Random(seed + 1)
-    terms = glossary()
     out = []
     for inst in instructions(n, seed, split):
         if rng.random() < 0.5:
             out.append((inst, inst.answer, inst.answer + CHATTY[inst.lang]))
-        elif inst.kind == "math":
-            out.append((inst, inst.answer, str(int(inst.answer) + rng.choice((-10, -1, 1, 10)))))
         else:
-            other = rng.choice([t for t in terms if inst.answer not in t])
-            out.append((inst, inst.answer, other[1] if inst.lang == "en" else other[0]))
+            out.append((inst, inst.answer, wrong_answer(inst, rng)))
     return out
 
 
 def pretraining_line(rng: random.Random) -> str:
-    """One line of the base model's text: plain sentences, never a chat. Sums in words and in figures, and
-    facts about the ``sft`` and ``pretrain_only`` terms, in English and Chinese."""
-    terms = term_split(glossary())
-    known = terms["sft"] + terms["pretrain_only"]
+    """One line of the base model's text: plain sentences, never a chat.
+
+    Half are sums, mostly as ``a+b=c``; a third are facts about the ``sft`` and
+    ``pretrain_only`` terms, each fact in five phrasings (Allen-Zhu & Li 2023
+    found that facts seen in several phrasings are the ones instruction tuning can
+    later get out of a model); the rest are glossary rows of made-up terms followed
+    by a sentence that repeats them, which rewards copying from earlier in the line.
+    """
     roll = rng.random()
     if roll < 0.5:
         a, b = random_pair(rng, 2)
-        return rng.choice((f"{a}+{b}={a + b}", f"{a} plus {b} is {a + b}.", f"{a}加{b}等于{a + b}。",
-                           f"Tom had {a} apples and bought {b} more, so he had {a + b}.",
-                           f"小明有{a}个苹果，又买了{b}个，一共{a + b}个。"))
-    en, zh = rng.choice(known)
-    return rng.choice((f'The Chinese for "{en}" is {zh}.', f"“{zh}”的英文是 {en}。", context_line(en, zh)))
+        return rng.choice((f"{a}+{b}={a + b}",) * 3 + (f"{a} plus {b} is {a + b}.", f"{a}加{b}等于{a + b}。"))
+    terms = term_split(glossary())
+    if roll < 0.83:
+        en, zh = rng.choice(terms["sft"] + terms["pretrain_only"])
+        return rng.choice((f'The Chinese for "{en}" is {zh}.', f"“{zh}”的英文是 {en}。", context_line(en, zh),
+                           f"{en} is called {zh} in Chinese.", f"{zh}（{en}）"))
+    en, zh = made_up_term(rng)
+    return rng.choice((f'{context_line(en, zh)} The Chinese for "{en}" is {zh}.',
+                       f"{context_line(en, zh)} “{zh}”的英文是 {en}。"))
 
 
 def chat_alphabet() -> str:
@@ -300,17 +353,21 @@ def chat_alphabet() -> str:
 # --------------------------------------------------------------------------- the course's own text, to retrieve from
 
 
-def lesson_lines(notebooks: Path | None = None, exclude: tuple[str, ...] = ("09_assistant",)
-                 ) -> list[tuple[str, str]]:
-    """(lesson, line) for every non-empty line of the English lessons' Markdown cells (the retrieval corpus).
+#: The retrieval corpus: every line of the English lessons' Markdown (lesson 09 left out), as it was when the
+#: chat models were measured. Shipped so that retrieval works wherever the package does (a grader's sandbox
+#: has no ``notebooks/``) and so that later edits to the lessons do not move the measurement.
+LESSON_CORPUS = "assistant/lesson_corpus.json"
+
+
+def read_lesson_lines(folder: Path, exclude: tuple[str, ...] = ("09_assistant",)) -> list[tuple[str, str]]:
+    """(lesson, line) for every non-empty line of the Markdown cells of the lesson notebooks in ``folder``.
 
     Glossary tables give one row per line (``| deepfake | 深度伪造 |``), prose one paragraph per line.
     Lesson 09 itself is left out by default, so that the corpus does not change with the text that
     describes the measurement.
     """
-    folder = notebooks or ROOT / "notebooks"
     out = []
-    for path in sorted(folder.glob("[0-9]*.ipynb")):
+    for path in sorted(Path(folder).glob("[0-9]*.ipynb")):
         if path.stem in exclude:
             continue
         for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
@@ -321,6 +378,22 @@ def lesson_lines(notebooks: Path | None = None, exclude: tuple[str, ...] = ("09_
                         out.append((path.stem, line))
     if not out:
         raise FileNotFoundError(f"no lesson notebooks found in {folder}: run from a checkout of the course")
+    return out
+
+
+def lesson_lines(notebooks: Path | None = None) -> list[tuple[str, str]]:
+    """The retrieval corpus: the shipped snapshot (:data:`LESSON_CORPUS`), or with ``notebooks`` the lessons
+    in that folder as they are now (:func:`read_lesson_lines`)."""
+    if notebooks is not None:
+        return read_lesson_lines(notebooks)
+    from aigc_course.core.assets import asset_path
+
+    return [tuple(row) for row in json.loads(asset_path(LESSON_CORPUS).read_text(encoding="utf-8"))]
+
+
+def write_lesson_corpus(notebooks: Path = ROOT / "notebooks", out: Path = ROOT / "data" / LESSON_CORPUS) -> Path:
+    """Snapshot the lessons' lines to ``out`` (``python -m aigc_course.data.assistant``)."""
+    out.write_text(json.dumps(read_lesson_lines(notebooks), ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
     return out
 
 
@@ -347,3 +420,13 @@ def glossary_rows(lines: list[tuple[str, str]]) -> dict[str, str]:
         if len(cells) == 2 and re.search(r"[\u4e00-\u9fff]", cells[1]) and not re.search(r"[\u4e00-\u9fff]", cells[0]):
             rows.setdefault(cells[0], cells[1])
     return rows
+
+
+if __name__ == "__main__":
+    from aigc_course.core import assets
+
+    path = write_lesson_corpus()
+    asset = assets.register(path, licence="MIT (this course)",
+                            source="the Markdown lines of notebooks/0[0-8]*.ipynb (English)",
+                            made_by="python -m aigc_course.data.assistant")
+    print(f"wrote {asset.path}: {asset.size} bytes, sha256 {asset.sha256}")

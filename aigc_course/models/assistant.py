@@ -5,7 +5,9 @@
 * :func:`completion_logprob`: log p(completion | prompt), summed over the completion's tokens;
 * :func:`dpo_loss`: Direct Preference Optimization (Rafailov et al. 2023),
   ``-log sigmoid(beta * ((log pi(y_w) - log ref(y_w)) - (log pi(y_l) - log ref(y_l))))``;
+* :func:`dpo_sft_loss`: DPO plus the chosen replies' negative log-likelihood (RPO, Pang et al. 2024);
 * :func:`complete`: greedy or sampled completion of a prompt up to a stop token;
+* :func:`retrieve`: the passage a question is answered from (BM25 recall, then a rerank);
 * :class:`BM25`: the ranking function of Robertson et al. (Okapi BM25), for retrieval-augmented answering.
 """
 from __future__ import annotations
@@ -67,6 +69,22 @@ def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_cho
     return -F.logsigmoid(beta * margin)
 
 
+def dpo_sft_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_chosen: torch.Tensor,
+                 ref_rejected: torch.Tensor, chosen_tokens: torch.Tensor, beta: float = 0.1,
+                 sft_weight: float = 1.0) -> torch.Tensor:
+    """The batch's mean DPO loss plus ``sft_weight`` times the chosen replies' mean negative log-likelihood per
+    token (a scalar).
+
+    DPO only asks that the chosen reply gain on the rejected one; both may lose
+    probability, and the model's greedy answers can drift to a third reply that
+    neither names. The extra term keeps the chosen replies likely (Pang et al.
+    2024, "RPO"; ``trl``'s ``loss_type=["sigmoid", "sft"]``). ``chosen_tokens``
+    (N,) counts each chosen reply's tokens.
+    """
+    nll = -policy_chosen.sum() / chosen_tokens.sum()
+    return dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta).mean() + sft_weight * nll
+
+
 @torch.no_grad()
 def complete(model: GPT, prompt_ids: list[int], stop_id: int, max_new_tokens: int = 40, *,
              temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,
@@ -123,3 +141,22 @@ class BM25:
         """Indices of the ``k`` best passages, best first (ties: the earlier passage)."""
         s = self.scores(query)
         return sorted(range(len(s)), key=lambda i: (-s[i], i))[:k]
+
+
+GLOSSARY_ROW = re.compile(r"\|[^|]+\|[^|]+\|")
+QUOTED = re.compile(r'["“](.+?)["”]')
+
+
+def retrieve(index: BM25, question: str, candidates: int = 10) -> str:
+    """The passage a question is answered from, in two stages, as search engines do: recall, then rerank.
+
+    1. Recall: BM25 ranks the passages against the question's key phrase (the
+       quoted term, when there is one: the words around it, "What is the Chinese
+       for", would otherwise pull in every passage that mentions Chinese).
+    2. Rerank: among the ``candidates`` best, a glossary row (``| term | 术语 |``)
+       comes first, because that is where the lessons define a term.
+    """
+    quoted = QUOTED.search(question)
+    top = index.top(quoted.group(1) if quoted else question, candidates)
+    rows = [i for i in top if GLOSSARY_ROW.fullmatch(index.passages[i])]
+    return index.passages[(rows or top)[0]]

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from aigc_course.recipes.assistant import (CHAT_PRESETS, EMERGENCE_PRESETS, GROKKING_PRESETS, SCRATCHPAD_PRESETS,
-                                           train_chat, train_emergence, train_grokking, train_scratchpad)
+from aigc_course.recipes.assistant import (CHAT_PRESETS, EMERGENCE_PRESETS, GROKKING_PRESETS, IN_CONTEXT_PRESETS,
+                                           SCRATCHPAD_PRESETS, train_chat, train_emergence, train_grokking,
+                                           train_in_context, train_scratchpad)
 from aigc_course.recipes.classifier import CLASSIFIER_PRESETS, train_classifier
 from aigc_course.recipes.diffusion import DIFFUSION_PRESETS, train_diffusion
 from aigc_course.recipes.gan import GAN_PRESETS, TOY_PRESETS, epoch_samples_path, train_gan, train_toy_gan
@@ -136,6 +137,8 @@ FAMILIES: dict[str, Family] = {
         Trainer(CHAT_PRESETS, train_chat, overrides=("iters", "seed"), data=_synthetic, report=_chat_line),
         Trainer(EMERGENCE_PRESETS, train_emergence, overrides=("iters", "seed"), files=_json_only, data=_synthetic,
                 report=_measured_line),
+        Trainer(IN_CONTEXT_PRESETS, train_in_context, overrides=("iters", "seed"), files=_json_only,
+                data=_synthetic, report=_measured_line),
         Trainer(GROKKING_PRESETS, train_grokking, overrides=("iters", "seed"), files=_json_only, data=_synthetic,
                 report=_measured_line),
         Trainer(SCRATCHPAD_PRESETS, train_scratchpad, overrides=("iters", "seed"), files=_json_only,

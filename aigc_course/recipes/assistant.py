@@ -28,7 +28,8 @@ from aigc_course.core.checkpoints import save_checkpoint
 from aigc_course.core.env import hardware_summary, pick_device, seed_everything
 from aigc_course.data import assistant as tasks
 from aigc_course.data.tokenizers import CharTokenizer
-from aigc_course.models.assistant import (BM25, batch_completion_logprobs, complete, dpo_loss, masked_lm_loss)
+from aigc_course.models.assistant import (BM25, batch_completion_logprobs, complete, dpo_loss, dpo_sft_loss,
+                                          masked_lm_loss, retrieve)
 from aigc_course.models.gpt import GPT, GPTConfig
 from aigc_course.models.hub import load_pretrained
 from aigc_course.recipes.gpt import configure_optimizer, lm_step_loss
@@ -172,6 +173,51 @@ def _write(result: dict, recipe, out, command: str, seconds: float) -> dict:
     return result
 
 
+# --------------------------------------------------------------------------- 1b. in-context learning
+
+
+@dataclass
+class InContextRecipe:
+    """One GPT trained on rule episodes alone (0 to ``max_shots`` examples each, one rule per episode), measured
+    along its training at 0, 1, 2 and 4 shots: in-context learning and the moment it appears."""
+
+    n_layer: int = 2
+    n_embd: int = 64
+    max_shots: int = 4
+    iters: int = 3000
+    batch_size: int = 32
+    block_size: int = 48
+    lr: float = 1e-3              # at 3e-3 (the emergence family's rate) one 6,000-step run never left chance
+    min_lr: float = 1e-4
+    warmup: int = 50
+    weight_decay: float = 0.1
+    eval_every: int = 100
+    n_test: int = 300
+    shots: tuple[int, ...] = (0, 1, 2, 4)
+    seed: int = 0
+
+
+def train_in_context(recipe: InContextRecipe, *, out: str | Path | None = None, command: str = "") -> dict:
+    """Train the model; return (and with ``out`` write as ``out``.json) the few-shot curves."""
+    tok, device, started = task_tokenizer(), pick_device(), time.perf_counter()
+    seed_everything(recipe.seed)
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=recipe.block_size, n_layer=recipe.n_layer,
+                          n_head=max(1, recipe.n_embd // 16), n_embd=recipe.n_embd))
+
+    def episode(rng):
+        prompt, answer, _ = tasks.rule_episode(rng, rng.randint(0, recipe.max_shots))
+        return prompt + answer
+
+    def evaluate(m):
+        return {f"rule_{k}shot": rule_eval(m, tok, k, recipe.n_test) for k in recipe.shots}
+
+    history = _train_lm_on_lines(model, episode, tok, recipe, evaluate, device)
+    curve = [{k: v for k, v in row.items() if k not in ("epoch", "seconds")} for row in history.evals]
+    result = {"kind": "measurements", "what": "in_context", "parameters": model.num_parameters(non_embedding=True),
+              "train_seconds": round(history.seconds, 1), "final": curve[-1], "curve": curve}
+    return _write(result, recipe, out, command, time.perf_counter() - started)
+
+
 # --------------------------------------------------------------------------- 2. grokking
 
 
@@ -309,26 +355,27 @@ class ChatRecipe:
 
     stage: str = "pretrain"
     model: GPTConfig = field(default_factory=lambda: GPTConfig(vocab_size=0, block_size=160, n_layer=3, n_head=4,
-                                                                n_embd=96))
+                                                                n_embd=128))
     base: str | None = None       # the checkpoint this stage starts from (and, for DPO, the frozen reference)
-    iters: int = 1500
-    batch_size: int = 12
+    iters: int = 5000
+    batch_size: int = 16
     lr: float = 2e-3
     min_lr: float = 2e-4
     warmup: int = 50
     weight_decay: float = 0.1
-    chatty: float = 0.3           # sft: share of replies with a chatty tail
+    chatty: float = 0.6           # sft: share of replies with a chatty tail
     beta: float = 0.1             # dpo: strength of the pull towards the reference
+    sft_weight: float = 0.0       # dpo: weight of the chosen replies' log-likelihood (0: plain DPO)
     n_pairs: int = 2000           # dpo: training pairs
     n_eval: int = 100             # held-out instructions / pairs measured
     seed: int = 0
 
 
 CHAT_PRESETS = {
-    "chat_base": ChatRecipe(iters=1200),
-    "chat_sft": ChatRecipe(stage="sft", base="chat_base", iters=600, lr=1e-3, min_lr=1e-4),
-    "chat_dpo": ChatRecipe(stage="dpo", base="chat_sft", iters=150, batch_size=16, lr=1e-4, min_lr=1e-5,
-                           warmup=10, weight_decay=0.0),
+    "chat_base": ChatRecipe(),
+    "chat_sft": ChatRecipe(stage="sft", base="chat_base", iters=2000, lr=1e-3, min_lr=1e-4),
+    "chat_dpo": ChatRecipe(stage="dpo", base="chat_sft", iters=150, lr=5e-5, min_lr=5e-6, warmup=10,
+                           weight_decay=0.0, sft_weight=1.0),
 }
 
 
@@ -398,8 +445,8 @@ def rag_questions() -> list[tasks.Instruction]:
 
 
 def with_retrieval(insts: list[tasks.Instruction], index: BM25) -> list[tasks.Instruction]:
-    """The same questions, each with the best-scoring line of the lessons as its context."""
-    return [replace(i, context=index.passages[index.top(i.question)[0]]) for i in insts]
+    """The same questions, each with its retrieved passage (:func:`retrieve`) as context."""
+    return [replace(i, context=retrieve(index, i.question)) for i in insts]
 
 
 def rag_report(model: GPT, tok) -> dict[str, float]:
@@ -413,6 +460,19 @@ def rag_report(model: GPT, tok) -> dict[str, float]:
             "rag_exact_with": answer_report(model, tok, retrieved)["exact"]}
 
 
+@torch.no_grad()
+def knowledge_report(model: GPT, tok, n: int = 100) -> dict[str, float]:
+    """What a model knows as plain text, without the chat template: its greedy completion of ``"a+b="`` for
+    ``n`` held-out pairs, and of ``The Chinese for "term" is`` for the ``pretrain_only`` terms."""
+    rng, newline = random.Random(3), tok.encode("\n")[0]
+    pairs = [tasks.random_pair(rng, 2, held_out=True) for _ in range(n)]
+    sums = [tok.decode(complete(model, tok.encode(f"\n{a}+{b}="), newline, 4)) == str(a + b) for a, b in pairs]
+    terms = tasks.term_split(tasks.glossary())["pretrain_only"]
+    facts = [tok.decode(complete(model, tok.encode(f'\nThe Chinese for "{en}" is '), newline, 12)) == f"{zh}."
+             for en, zh in terms]
+    return {"text_sum_exact": round(sum(sums) / n, 4), "text_fact_exact": round(sum(facts) / len(facts), 4)}
+
+
 def _chat_metrics(model, tok, recipe: ChatRecipe, reference: GPT | None = None, prefix: str = "") -> dict:
     held_out = tasks.instructions(recipe.n_eval, seed=12345, split="held_out")
     seen = tasks.instructions(recipe.n_eval, seed=54321, split="train")
@@ -421,7 +481,7 @@ def _chat_metrics(model, tok, recipe: ChatRecipe, reference: GPT | None = None, 
     if reference is not None:
         pairs = tasks.preference_pairs(recipe.n_eval, seed=777, split="held_out")
         out |= preference_accuracy(model, reference, tok, pairs, recipe.beta)
-    out |= rag_report(model, tok)
+    out |= rag_report(model, tok) | knowledge_report(model, tok)
     return {prefix + k: v for k, v in out.items()}
 
 
@@ -468,10 +528,13 @@ def train_chat(recipe: ChatRecipe, *, out: str | Path | None = None, command: st
             ref_c, ref_r = _pair_logprobs(reference, tok, pairs)
         before = _chat_metrics(model, tok, recipe, reference, prefix="before_")
 
+        lengths = torch.tensor([len(tok.encode(c + tasks.MARKERS["end"])) for _, c, _ in pairs])
+
         def dpo_step(m, batch):
             idx = batch
             chosen, rejected = _pair_logprobs(m, tok, [pairs[i] for i in idx])
-            return dpo_loss(chosen, rejected, ref_c[idx], ref_r[idx], recipe.beta).mean()
+            return dpo_sft_loss(chosen, rejected, ref_c[idx], ref_r[idx], lengths[idx].to(chosen.device),
+                                recipe.beta, recipe.sft_weight)
 
         g = torch.Generator().manual_seed(recipe.seed)
         history = fit(model, dpo_step, lambda: torch.randint(0, len(pairs), (recipe.batch_size,), generator=g),
@@ -496,6 +559,7 @@ def train_chat(recipe: ChatRecipe, *, out: str | Path | None = None, command: st
 
 EMERGENCE_PRESETS = {"emergence": EmergenceRecipe()}
 GROKKING_PRESETS = {"grokking": GrokkingRecipe()}
+IN_CONTEXT_PRESETS = {"in_context": InContextRecipe()}
 SCRATCHPAD_PRESETS = {"scratchpad": ScratchpadRecipe()}
 
 
@@ -504,8 +568,8 @@ def compute_label(flops: float) -> str:
     return f"{flops:.1e}" if flops else "0"
 
 
-__all__ = ["CHAT_PRESETS", "ChatRecipe", "EMERGENCE_PRESETS", "EmergenceRecipe", "GROKKING_PRESETS",
-           "GrokkingRecipe", "SCRATCHPAD_PRESETS", "ScratchpadRecipe", "addition_eval", "answer_report",
-           "chat_tokenizer", "first_step_reaching", "modular_split", "preference_accuracy", "rag_report",
-           "reply", "rule_eval", "task_tokenizer", "train_chat", "train_emergence", "train_grokking",
-           "train_scratchpad", "with_retrieval"]
+__all__ = ["CHAT_PRESETS", "ChatRecipe", "EMERGENCE_PRESETS", "EmergenceRecipe", "GROKKING_PRESETS", "GrokkingRecipe",
+           "IN_CONTEXT_PRESETS", "InContextRecipe", "SCRATCHPAD_PRESETS", "ScratchpadRecipe", "addition_eval",
+           "answer_report", "chat_tokenizer", "first_step_reaching", "knowledge_report", "modular_split",
+           "preference_accuracy", "rag_report", "reply", "retrieve", "rule_eval", "task_tokenizer", "train_chat",
+           "train_emergence", "train_grokking", "train_in_context", "train_scratchpad", "with_retrieval"]
