@@ -325,3 +325,19 @@ def test_without_namespaces_the_rlimits_mode_still_grades(tmp_path, monkeypatch)
     assert {k: r.results for k, r in rows.items()} == {"honest": fair(True, True), "alias": fair(True, False),
                                                       "loops": fair(True, True)}
     assert "Isolation: rlimits" in (tmp_path / "report.md").read_text()
+
+
+def test_the_graders_current_directory_stays_outside_the_sandbox(tmp_path, monkeypatch):
+    """``python -m aigc_course grade`` runs with its current directory first on sys.path; a teaching assistant
+    runs it where the submissions are. Only the interpreter's folders and package folders may be bound."""
+    submissions = tmp_path / "submissions"
+    (submissions / "bob").mkdir(parents=True)
+    site = tmp_path / "env" / "lib" / "site-packages"
+    site.mkdir(parents=True)
+    monkeypatch.setattr(sys, "path", [str(submissions), str(tmp_path), str(site), *sys.path])
+    monkeypatch.chdir(submissions)
+    binds = [Path(b) for b in sandbox._binds(tmp_path / "stub")]
+    assert not any(b == submissions or b in submissions.parents or submissions in b.parents
+                   for b in binds if b not in (site,) and site not in b.parents), binds
+    assert site in binds
+    assert any(Path(sys.base_prefix).resolve() == b or b in Path(sys.base_prefix).resolve().parents for b in binds)

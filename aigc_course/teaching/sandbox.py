@@ -110,11 +110,23 @@ def jail_mode() -> str:
 
 
 def _binds(stub_root: Path) -> list[str]:
-    """Host directories the worker sees read-only at the same path: system and Python, never the repository."""
+    """Host directories the worker sees read-only at the same path: system and Python, never the repository.
+
+    Of ``sys.path`` only the interpreter's own directories and package folders (``site-packages``,
+    ``dist-packages``) are shown. ``python -m`` puts the current directory first on ``sys.path``, and a
+    teaching assistant's current directory often holds every learner's submission: binding it would let one
+    submission read (and reuse) the others.
+    """
     repo = PACKAGE_ROOT.parent
+    prefixes = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.exec_prefix).resolve()}
+
+    def is_python_dir(entry: str) -> bool:
+        real = Path(entry).resolve()
+        return (real.name in ("site-packages", "dist-packages")
+                or any(real == x or x in real.parents for x in prefixes))
+
     wanted = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/sys",
-              sys.prefix, sys.base_prefix, sys.exec_prefix, *[p for p in sys.path if p]]
-    prefixes = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+              sys.prefix, sys.base_prefix, sys.exec_prefix, *[p for p in sys.path if p and is_python_dir(p)]]
     found: list[Path] = []
     for p in wanted:
         path = Path(p)
