@@ -105,9 +105,10 @@ def rule_episode(rng: random.Random, shots: int, rule: str | None = None) -> tup
     return f"{shown}{words[-1]}>", RULES[rule](words[-1]), rule
 
 
-def mixture_line(rng: random.Random, digits: int = 2, max_shots: int = 4) -> str:
-    """One line of the emergence family's training text: half sums, half rule episodes (0 to ``max_shots`` shots)."""
-    if rng.random() < 0.5:
+def mixture_line(rng: random.Random, digits: int = 2, max_shots: int = 4, rule_share: float = 0.5) -> str:
+    """One line of a task mixture: a sum, or with probability ``rule_share`` a rule episode (0 to ``max_shots``
+    shots)."""
+    if rng.random() >= rule_share:
         prompt, answer = addition(*random_pair(rng, digits), digits, reverse=True)
     else:
         prompt, answer, _ = rule_episode(rng, rng.randint(0, max_shots))

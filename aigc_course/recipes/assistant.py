@@ -108,21 +108,23 @@ def rule_eval(model: GPT, tok, shots: int, n: int = 400, seed: int = 2) -> dict:
 
 @dataclass
 class EmergenceRecipe:
-    """A family of GPTs, identical but for (layers, width), trained alike on one mixture of tasks."""
+    """A family of GPTs, identical but for (layers, width), trained alike on the same lines: 2-digit sums with
+    reversed answers, and with ``rule_share`` > 0 rule episodes mixed in (measured at ``shots`` examples)."""
 
     sizes: tuple[tuple[int, int], ...] = ((1, 16), (1, 32), (2, 48), (2, 64))
     digits: int = 2
+    rule_share: float = 0.0       # 0.5 with 1,500 steps at lr 3e-3: no model learned the rules, only the largest the sums
     max_shots: int = 4
-    iters: int = 1500
+    iters: int = 3000
     batch_size: int = 32
     block_size: int = 48
-    lr: float = 3e-3
-    min_lr: float = 3e-4
+    lr: float = 1e-3
+    min_lr: float = 1e-4
     warmup: int = 50
     weight_decay: float = 0.1
     eval_every: int = 250
     n_test: int = 300
-    shots: tuple[int, ...] = (0, 1, 2, 4)
+    shots: tuple[int, ...] = ()
     seed: int = 0
 
 
@@ -150,8 +152,10 @@ def train_emergence(recipe: EmergenceRecipe, *, out: str | Path | None = None, c
             return {"addition": addition_eval(m, tok, recipe.digits, recipe.n_test, reverse=True),
                     **{f"rule_{k}shot": rule_eval(m, tok, k, recipe.n_test) for k in recipe.shots}}
 
-        history = _train_lm_on_lines(model, lambda r: tasks.mixture_line(r, recipe.digits, recipe.max_shots),
-                                     tok, recipe, evaluate, device)
+        def line(rng):
+            return tasks.mixture_line(rng, recipe.digits, recipe.max_shots, recipe.rule_share)
+
+        history = _train_lm_on_lines(model, line, tok, recipe, evaluate, device)
         params = model.num_parameters(non_embedding=True)
         tokens = recipe.iters * recipe.batch_size * recipe.block_size
         rows.append({"n_layer": n_layer, "n_embd": n_embd, "parameters": params,
