@@ -113,7 +113,7 @@ class EmergenceRecipe:
 
     sizes: tuple[tuple[int, int], ...] = ((1, 16), (1, 32), (2, 48), (2, 64))
     digits: int = 2
-    rule_share: float = 0.0       # 0.5 with 1,500 steps at lr 3e-3: no model learned the rules, only the largest the sums
+    rule_share: float = 0.0       # 0.5 (1,500 steps, lr 3e-3): no model learned the rules
     max_shots: int = 4
     iters: int = 3000
     batch_size: int = 32
@@ -191,7 +191,7 @@ class InContextRecipe:
     iters: int = 3000
     batch_size: int = 32
     block_size: int = 48
-    lr: float = 1e-3              # at 3e-3 (the emergence family's rate) one 6,000-step run never left chance
+    lr: float = 1e-3              # at 3e-3, one of two 6,000-step runs never left chance
     min_lr: float = 1e-4
     warmup: int = 50
     weight_decay: float = 0.1
