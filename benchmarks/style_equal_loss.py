@@ -35,23 +35,19 @@ both saved, and the default style is *The Starry Night*, where both runs converg
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from style_transfer import run_tutorial, tutorial_model  # noqa: E402  the tutorial's modules, in its own style
+from style_transfer import load, prepare, run_tutorial, tutorial_model  # noqa: E402  the tutorial's modules, in its own style
 
-from aigc_course.core import env  # noqa: E402
-from aigc_course.data.images import load_image  # noqa: E402
 from aigc_course.models import style as S  # noqa: E402
 from aigc_course.models import vgg as V  # noqa: E402
 from aigc_course.train.stylize import stylize  # noqa: E402
@@ -113,10 +109,6 @@ def time_to_reach(curve, target):
     return next((t for t, v in curve if v <= target), float("nan"))
 
 
-def load() -> str:
-    return "load %.1f/%.1f/%.1f" % os.getloadavg()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=128, help="longer side (the tutorial's CPU size)")
@@ -129,14 +121,9 @@ def main() -> None:
     parser.add_argument("--big-steps", type=int, default=50, help="evaluations of the 256 px lesson recipe")
     parser.add_argument("--big-style", default="starry_night")
     args = parser.parse_args()
-    threads = env.set_threads()
-    print(f"{env.cpu_name()}, {threads} threads, torch {torch.__version__}, bf16 autocast "
-          f"{'on' if env.bf16_supported() else 'off'}; {load()}")
-    content, style = load_image(args.content, args.size), load_image(args.style, args.size)
-    style = F.interpolate(style, size=content.shape[-2:], mode="bilinear", antialias=True)  # tutorial: same size
+    content, style = prepare(args.content, args.style, args.size)
     print(f"{args.content} x {args.style}, {tuple(content.shape[-2:])} px, {args.steps} evaluations; weights "
           f"content {CONTENT_WEIGHT:.3g}, style {STYLE_WEIGHT:.3g} (tutorial's 1 and 1e6, K = {K:.1f})\n")
-    V.vgg19_state_dict("caffe")  # read the weights once, outside the timings
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runs = {"baseline": lambda: run_baseline(content, style, args.steps),

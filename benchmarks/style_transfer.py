@@ -145,6 +145,18 @@ def load() -> str:
     return "load %.1f/%.1f/%.1f" % os.getloadavg()
 
 
+def prepare(content_name: str, style_name: str, size: int):
+    """Set the threads, print the machine, and load (content, style) the tutorial's way: the style image resized
+    to the content's shape. VGG's weights are read once here, outside every timing."""
+    threads = env.set_threads()
+    print(f"{env.cpu_name()}, {threads} threads, torch {torch.__version__}, bf16 autocast "
+          f"{'on' if env.bf16_supported() else 'off'}; {load()}")
+    content, style = load_image(content_name, size), load_image(style_name, size)
+    style = F.interpolate(style, size=content.shape[-2:], mode="bilinear", antialias=True)  # tutorial: same size
+    V.vgg19_state_dict("caffe")
+    return content, style
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=128, help="longer side for the comparison (tutorial's CPU size)")
@@ -155,13 +167,8 @@ def main() -> None:
     parser.add_argument("--content", default="chelsea")
     parser.add_argument("--style", default="flower")
     args = parser.parse_args()
-    threads = env.set_threads()
-    print(f"{env.cpu_name()}, {threads} threads, torch {torch.__version__}, bf16 autocast "
-          f"{'on' if env.bf16_supported() else 'off'}; {load()}")
-    content, style = load_image(args.content, args.size), load_image(args.style, args.size)
-    style = F.interpolate(style, size=content.shape[-2:], mode="bilinear", antialias=True)  # tutorial: same size
+    content, style = prepare(args.content, args.style, args.size)
     print(f"content {args.content}, style {args.style}, {tuple(content.shape[-2:])} px, {args.steps} evaluations\n")
-    V.vgg19_state_dict("caffe")  # read the weights once, outside the timings
     # The tutorial's loop stops between L-BFGS calls of 20 iterations, so it makes a few more than
     # `steps` evaluations; ours then gets exactly as many as the baseline made.
     budget = {"evals": args.steps}

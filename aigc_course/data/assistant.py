@@ -201,6 +201,12 @@ def term_split(terms: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]
             "unseen": [t for i, t in enumerate(terms) if i % 5 == 4]}
 
 
+@functools.cache
+def glossary_split() -> dict[str, list[tuple[str, str]]]:
+    """:func:`term_split` of :func:`glossary`, computed once (the data generators ask for it on every line)."""
+    return term_split(list(glossary()))
+
+
 def context_line(en: str, zh: str) -> str:
     """How a glossary row reads in the lessons (and so in a retrieved line): ``| diffusion model | 扩散模型 |``."""
     return f"| {en} | {zh} |"
@@ -224,6 +230,11 @@ def made_up_term(rng: random.Random) -> tuple[str, str]:
     return en, "".join(rng.choice(hanzi) for _ in range(rng.randint(2, 5)))
 
 
+def user_turn(question: str, context: str = "") -> str:
+    """The user's message as the models read it: a retrieved ``context`` line (if any) before the question."""
+    return (f"Context: {context}\n" if context else "") + question
+
+
 @dataclass(frozen=True)
 class Instruction:
     """One instruction with its right answer: ``kind`` is "math" or "glossary", ``lang`` "en" or "zh"."""
@@ -235,9 +246,8 @@ class Instruction:
     context: str = ""   # a retrieved line the question may be answered from ("" without retrieval)
 
     def messages(self, system: bool = True) -> list[dict]:
-        user = (f"Context: {self.context}\n" if self.context else "") + self.question
         head = [{"role": "system", "content": SYSTEM_PROMPTS[self.lang == "zh"]}] if system else []
-        return head + [{"role": "user", "content": user}]
+        return head + [{"role": "user", "content": user_turn(self.question, self.context)}]
 
     def prompt(self) -> str:
         """The chat text up to and including the assistant marker: what the model continues."""
@@ -273,7 +283,7 @@ def instructions(n: int, seed: int, split: str = "train") -> list[Instruction]:
     if split not in ("train", "held_out"):
         raise ValueError(f"split is 'train' or 'held_out', got {split!r}")
     rng = random.Random(seed)
-    terms = term_split(glossary())
+    terms = glossary_split()
     out = []
     for _ in range(n):
         roll = rng.random()
@@ -301,7 +311,7 @@ def wrong_answer(inst: Instruction, rng: random.Random) -> str:
     if inst.kind == "math":
         a, b = (int(x) for x in inst.answer.split("=")[0].split("+"))
         return f"{a}+{b}={a + b + rng.choice((-10, -1, 1, 10))}"
-    other = rng.choice([t for t in term_split(glossary())["sft"] if inst.answer not in t])
+    other = rng.choice([t for t in glossary_split()["sft"] if inst.answer not in t])
     return other[1] if inst.lang == "en" else other[0]
 
 
@@ -331,7 +341,7 @@ def pretraining_line(rng: random.Random) -> str:
     if roll < 0.5:
         a, b = random_pair(rng, 2)
         return rng.choice((f"{a}+{b}={a + b}",) * 3 + (f"{a} plus {b} is {a + b}.", f"{a}加{b}等于{a + b}。"))
-    terms = term_split(glossary())
+    terms = glossary_split()
     if roll < 0.83:
         en, zh = rng.choice(terms["sft"] + terms["pretrain_only"])
         return rng.choice((f'The Chinese for "{en}" is {zh}.', f"“{zh}”的英文是 {en}。", context_line(en, zh),

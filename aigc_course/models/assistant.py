@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -141,6 +142,14 @@ class BM25:
         """Indices of the ``k`` best passages, best first (ties: the earlier passage)."""
         s = self.scores(query)
         return sorted(range(len(s)), key=lambda i: (-s[i], i))[:k]
+
+
+@functools.cache
+def lesson_index() -> BM25:
+    """The BM25 index over the course's lesson text (the shipped snapshot, cut into passages), built once."""
+    from aigc_course.data.assistant import chunks, lesson_lines
+
+    return BM25(chunks(lesson_lines()))
 
 
 GLOSSARY_ROW = re.compile(r"\|[^|]+\|[^|]+\|")

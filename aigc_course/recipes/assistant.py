@@ -29,7 +29,7 @@ from aigc_course.core.env import hardware_summary, pick_device, seed_everything
 from aigc_course.data import assistant as tasks
 from aigc_course.data.tokenizers import CharTokenizer
 from aigc_course.models.assistant import (BM25, batch_completion_logprobs, complete, dpo_loss, dpo_sft_loss,
-                                          masked_lm_loss, retrieve)
+                                          lesson_index, masked_lm_loss, retrieve)
 from aigc_course.models.gpt import GPT, GPTConfig
 from aigc_course.models.hub import load_pretrained
 from aigc_course.recipes.gpt import configure_optimizer, lm_step_loss
@@ -443,7 +443,7 @@ def _pair_logprobs(model, tok, pairs) -> tuple[torch.Tensor, torch.Tensor]:
 def rag_questions() -> list[tasks.Instruction]:
     """Questions about terms no training text contains, whose answer is a glossary row of the lessons."""
     rows = tasks.glossary_rows(tasks.lesson_lines())
-    unseen = [(en, zh) for en, zh in tasks.term_split(tasks.glossary())["unseen"] if rows.get(en) == zh]
+    unseen = [(en, zh) for en, zh in tasks.glossary_split()["unseen"] if rows.get(en) == zh]
     return [tasks.Instruction("glossary", lang, tasks.GLOSSARY_QUESTIONS[lang].format(en=en, zh=zh),
                               zh if lang == "en" else en) for en, zh in unseen for lang in ("en", "zh")]
 
@@ -456,7 +456,7 @@ def with_retrieval(insts: list[tasks.Instruction], index: BM25) -> list[tasks.In
 def rag_report(model: GPT, tok) -> dict[str, float]:
     """Exact answers to the unseen-term questions without and with retrieval, and the retriever's hit rate."""
     questions = rag_questions()
-    index = BM25(tasks.chunks(tasks.lesson_lines()))
+    index = lesson_index()
     retrieved = with_retrieval(questions, index)
     return {"rag_questions": len(questions),
             "rag_hit_rate": round(sum(i.answer in r.context for i, r in zip(questions, retrieved)) / len(questions), 4),
@@ -471,7 +471,7 @@ def knowledge_report(model: GPT, tok, n: int = 100) -> dict[str, float]:
     rng, newline = random.Random(3), tok.encode("\n")[0]
     pairs = [tasks.random_pair(rng, 2, held_out=True) for _ in range(n)]
     sums = [tok.decode(complete(model, tok.encode(f"\n{a}+{b}="), newline, 4)) == str(a + b) for a, b in pairs]
-    terms = tasks.term_split(tasks.glossary())["pretrain_only"]
+    terms = tasks.glossary_split()["pretrain_only"]
     facts = [tok.decode(complete(model, tok.encode(f'\nThe Chinese for "{en}" is '), newline, 12)) == f"{zh}."
              for en, zh in terms]
     return {"text_sum_exact": round(sum(sums) / n, 4), "text_fact_exact": round(sum(facts) / len(facts), 4)}

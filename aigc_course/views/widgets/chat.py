@@ -1,13 +1,12 @@
 """Lesson 09's explorer: chat with the tuned assistant and change how it samples its replies."""
 from __future__ import annotations
 
-import functools
 import html
 
 import torch
 
 from aigc_course.core.i18n import tr
-from aigc_course.data.assistant import MARKERS, SYSTEM_PROMPTS, format_chat
+from aigc_course.data.assistant import MARKERS, SYSTEM_PROMPTS, format_chat, user_turn
 from aigc_course.models.assistant import complete
 from aigc_course.views.widgets.base import Explorer
 
@@ -23,9 +22,8 @@ def chat_prompt(message: str, system: str | None = None, context: str = "") -> s
         raise ValueError(tr("type a message first"))
     if system is None:
         system = SYSTEM_PROMPTS[any("\u4e00" <= ch <= "\u9fff" for ch in message)]
-    user = (f"Context: {context}\n" if context else "") + message.strip()
-    return format_chat([{"role": "system", "content": system}, {"role": "user", "content": user}],
-                       add_generation_prompt=True)
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": user_turn(message.strip(), context)}]
+    return format_chat(messages, add_generation_prompt=True)
 
 
 def chat_reply(model, tokenizer, message: str, temperature: float = 0.0, top_k: int | None = None,
@@ -43,18 +41,9 @@ def chat_reply(model, tokenizer, message: str, temperature: float = 0.0, top_k: 
     return tokenizer.decode(out)
 
 
-@functools.cache
-def lesson_index():
-    """The BM25 index over the course's lesson text (built once, on first use)."""
-    from aigc_course.data.assistant import chunks, lesson_lines
-    from aigc_course.models.assistant import BM25
-
-    return BM25(chunks(lesson_lines()))
-
-
 def look_up(message: str) -> str:
     """The lesson passage retrieval puts before ``message`` (:func:`aigc_course.models.assistant.retrieve`)."""
-    from aigc_course.models.assistant import retrieve
+    from aigc_course.models.assistant import lesson_index, retrieve
 
     return retrieve(lesson_index(), message)
 
