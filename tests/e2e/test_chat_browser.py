@@ -1,7 +1,8 @@
 """09_assistant.ipynb in a real JupyterLab + headless Chromium: Run All, then chat with the assistant.
 
 open -> Run All -> Send a message: a reply arrives -> the same message greedy twice gives the same reply ->
-raise the temperature: the replies change -> console/dialog checks. Screenshots and latency.json
+raise the temperature: the replies change -> tick retrieval: the lessons' line is shown and used ->
+console/dialog checks. Screenshots and latency.json
 (key "chat_explorer") go to artifacts/e2e/.
 """
 import statistics
@@ -90,6 +91,21 @@ def test_replies_arrive_and_change_with_the_settings(chat, e2e_report):
                                    "send_to_reply_ms": {"median": round(statistics.median(latencies), 1),
                                                         "max": round(max(latencies), 1)}}
     print(f"\nChatExplorer Send -> reply: median {statistics.median(latencies):.0f} ms (n={len(latencies)})")
+
+
+def test_retrieval_switch_puts_the_lessons_line_above_a_reply_that_uses_it(chat):
+    """Tick "look it up in the lessons": the retrieved glossary row is shown, and the greedy reply copies the
+    answer from it (the term is in no training text, so without the row the model cannot know it)."""
+    view = chat.widget_with("temperature")
+    chat.scroll_to(view)
+    _set_slider(chat, chat.slider("temperature", view), "ArrowLeft", 20)      # back to 0: greedy
+    without, _ = _send(chat, view, "“自编码器”的英文是什么？")
+    view.locator(".widget-checkbox input[type='checkbox']").first.check()
+    chat.page.wait_for_timeout(300)  # the checkbox syncs its value to the kernel
+    with_row, _ = _send(chat, view)
+    assert "| autoencoder | 自编码器 |" in view.locator(".chat-context").last.inner_text()
+    assert with_row == "autoencoder" != without, (with_row, without)
+    chat.shot("09_chat_retrieval", view)
 
 
 def test_no_console_errors(chat):
