@@ -442,6 +442,17 @@ def test_fit_lm_uses_warmup_cosine_adamw_groups_and_evaluates(monkeypatch):
     assert not model.training
 
 
+def test_bf16_autocast_by_default_only_where_the_hardware_computes_in_it(monkeypatch):
+    from aigc_course.recipes import gpt as R
+
+    assert R.GPTRecipe().bf16 is None and R.GPT_PRESETS["gpt_char"].bf16 is None
+    for fast in (True, False):
+        monkeypatch.setattr(R, "bf16_supported", lambda device, fast=fast: fast)
+        assert R.with_precision(R.GPTRecipe(), "cpu").bf16 is fast
+        for chosen in (True, False):  # an explicit choice is kept
+            assert R.with_precision(R.GPTRecipe(bf16=chosen), "cpu").bf16 is chosen
+
+
 @pytest.mark.slow  # a real (tiny) training run
 def test_training_loss_falls_and_checkpoint_round_trips(tmp_path):
     import dataclasses
