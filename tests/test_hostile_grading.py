@@ -341,3 +341,31 @@ def test_the_graders_current_directory_stays_outside_the_sandbox(tmp_path, monke
                    for b in binds if b not in (site,) and site not in b.parents), binds
     assert site in binds
     assert any(Path(sys.base_prefix).resolve() == b or b in Path(sys.base_prefix).resolve().parents for b in binds)
+
+
+def test_after_one_case_runs_past_the_limit_the_others_fail_without_running(monkeypatch):
+    """A function that never returns costs one time limit, not one per hidden case (80 s of 190 s
+    in the suite above, for slow_answer's 1.2)."""
+    import signal
+
+    from aigc_course.teaching import wire, worker
+    from aigc_course.teaching.exercises import EXERCISES
+
+    calls = []
+
+    def never_returns(mu, logvar):
+        calls.append(mu.shape)
+        while True:
+            pass
+
+    for stream in ("stdout", "stderr"):  # the worker redirects them around each call
+        monkeypatch.setattr(sys, stream, getattr(sys, stream))
+    previous = signal.signal(signal.SIGALRM, worker._alarm)
+    try:
+        inputs = [wire.encode(args) for args in EXERCISES["1.2"].grading_inputs(0)]
+        found = worker._outcomes({"my_kl": never_returns}, {"id": "1.2", "function": "my_kl", "inputs": inputs}, 1)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    assert len(inputs) >= 3 and len(calls) == 1
+    assert [f["raised"] for f in found] == ["_CellTimeout"] * len(inputs)
+    assert "earlier case" in found[-1]["message"]
