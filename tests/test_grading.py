@@ -163,8 +163,13 @@ def test_real_lesson_submissions(tmp_path):
 
 
 def test_student_notebook_fails_exactly_at_the_check_cells(tmp_path):
-    """nbval on the student version: only the check cells fail (about 40 s: the whole lesson runs)."""
-    student = grading.build_student([LESSON], tmp_path)[0]
+    """nbval on the student version: only the check cells fail (the whole lesson runs).
+
+    Lesson 05 runs in half the time of 01 (27 against 52 s on one thread), and like 01 its only
+    NBVAL_CHECK_OUTPUT cells are exercise checks (09 marks measured tables that way too).
+    """
+    lesson_path = ROOT / "notebooks" / "05_gpt2.ipynb"
+    student = grading.build_student([lesson_path], tmp_path)[0]
     result = subprocess.run([sys.executable, "-m", "pytest", str(student), "--nbval-lax", "--nbval-current-env",
                              "-p", "no:cacheprovider", "-q", "-o", "addopts=", "--rootdir", str(tmp_path)],
                             capture_output=True, text=True, timeout=600, cwd=ROOT)
@@ -175,9 +180,9 @@ def test_student_notebook_fails_exactly_at_the_check_cells(tmp_path):
     checks = sorted(f"Cell {i}" for i, c in enumerate(code_cells) if grading.CHECK_MARK in c.source)
     assert failed == checks, result.stdout[-3000:]
     # Pasting the solutions back gives the lesson notebook's code again (which nbval passes, see notebooks/).
-    lesson = nbformat.read(LESSON, as_version=4)
+    lesson = nbformat.read(lesson_path, as_version=4)
     for cell, original in zip(nb.cells, lesson.cells):
-        if "raise NotImplementedError('Exercise" in cell.source:
+        if any(f"raise NotImplementedError({q}Exercise" in cell.source for q in "'\""):
             cell.source = original.source
     assert [c.source for c in nb.cells] == [c.source for c in lesson.cells]
 
