@@ -42,7 +42,8 @@ from aigc_course.models.gpt_hf import to_hf
 from aigc_course.models.gpt_int8 import int8_decoder, weight_bytes_per_token
 from aigc_course.data.corpora import random_batch
 from aigc_course.recipes.gpt import (GPT_PRESETS, GPTRecipe, configure_optimizer, encode_corpus, finetune_gpt,
-                                     make_tokenizer, nats_per_byte, split_corpus, with_precision)
+                                     make_tokenizer, nats_per_byte, split_corpus)
+from aigc_course.recipes.common import with_precision
 from aigc_course.data.tokenizers import ByteTokenizer
 from aigc_course.train import update, warmup_cosine
 
@@ -292,8 +293,8 @@ def main() -> None:
             cells = [f"{row[n]['val_loss']:.4f} ({row[n]['steps']:,} steps)"
                      for n in ("minimal-GPT recipe", "ours", "ours, BPE tokens")]
             print(f"    {b:>7.0f}s{cells[0]:>26}{cells[1]:>22}{row['ratio']:>8.3f}{cells[2]:>24}{row['bpe_ratio']:>13.3f}")
-        print(f"    ratio = ours / recipe (< 1: ours is lower after the same time); the recipe finished its "
-              f"{done['steps']:,} steps after {done['train_seconds']} s of training")
+        print(f"    ratio = ours / recipe (< 1: ours is lower after the same time); the recipe ran "
+              f"{done['steps']:,} of its {BASELINE.iters:,} steps in {done['train_seconds']} s of training")
         print(f"    every run took turns on the CPU every ~2 s; at the end: {r['load']}")
     if "finetune" not in skip:
         r = bench_finetune(args.ft_iters)

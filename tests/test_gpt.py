@@ -447,7 +447,7 @@ def test_bf16_autocast_by_default_only_where_the_hardware_computes_in_it(monkeyp
 
     assert R.GPTRecipe().bf16 is None and R.GPT_PRESETS["gpt_char"].bf16 is None
     for fast in (True, False):
-        monkeypatch.setattr(R, "bf16_supported", lambda device, fast=fast: fast)
+        monkeypatch.setattr("aigc_course.recipes.common.bf16_supported", lambda device, fast=fast: fast)
         assert R.with_precision(R.GPTRecipe(), "cpu").bf16 is fast
         for chosen in (True, False):  # an explicit choice is kept
             assert R.with_precision(R.GPTRecipe(bf16=chosen), "cpu").bf16 is chosen

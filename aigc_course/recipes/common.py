@@ -1,10 +1,10 @@
-"""What every digit recipe shares: the model card it writes."""
+"""What the recipes share: the model card a digit recipe writes, and the precision a recipe trains in."""
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from aigc_course.core.checkpoints import save_checkpoint
-from aigc_course.core.env import hardware_summary
+from aigc_course.core.env import bf16_supported, hardware_summary
 
 
 def _save_trained(model, out, recipe, results: dict, command: str, seconds: float, history: dict) -> None:
@@ -13,3 +13,10 @@ def _save_trained(model, out, recipe, results: dict, command: str, seconds: floa
         "metrics": results, "recipe": asdict(recipe), "command": command, "seed": recipe.seed,
         "duration_s": round(seconds, 1), "hardware": hardware_summary(),
         "data": "data/digits.npz: 8,000 training digits, 2,000 held out", "history": history})
+
+
+def with_precision(recipe, device):
+    """``recipe`` (a dataclass with a ``bf16`` field) with ``bf16=None`` made concrete: bfloat16 autocast
+    only where ``device`` computes in it (:func:`~aigc_course.core.env.bf16_supported`), so a card records
+    what ran."""
+    return recipe if recipe.bf16 is not None else replace(recipe, bf16=bf16_supported(device))

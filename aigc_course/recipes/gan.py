@@ -2,20 +2,20 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from aigc_course import metrics
 from aigc_course.data.digits import digit_loaders, load_digits
-from aigc_course.core.env import bf16_supported, pick_device, seed_everything
+from aigc_course.core.env import pick_device, seed_everything
 from aigc_course.models.classifier import DigitClassifier
 from aigc_course.models.gan import (DCGAN, DCGANConfig, ToyGAN, ToyGANConfig, critic_loss_wasserstein,
                                     discriminator_loss, generator_loss_nonsaturating, generator_loss_saturating,
                                     generator_loss_wasserstein, gradient_penalty, mode_coverage, r1_penalty,
                                     ring_centres, sample_ring)
-from aigc_course.recipes.common import _save_trained
+from aigc_course.recipes.common import _save_trained, with_precision
 from aigc_course.train import History, Snapshot, distributed, fit, update
 from aigc_course.train import autocast as bf16_autocast
 
@@ -279,8 +279,7 @@ def train_gan(recipe: GANRecipe, *, out: str | Path | None = None, command: str 
     seed_everything(recipe.seed)
     gen = torch.Generator().manual_seed(distributed.rank_seed(recipe.seed))  # each rank its own noise
     device = pick_device()
-    if recipe.bf16 is None:  # the card records what ran
-        recipe = replace(recipe, bf16=bf16_supported(device))
+    recipe = with_precision(recipe, device)  # the card records what ran
     model = DCGAN(recipe.model).to(device)
     train_loader, _ = digit_loaders(recipe.batch_size, seed=recipe.seed)
     z_fixed = torch.randn(16, model.latent_dim, generator=torch.Generator().manual_seed(1234)).to(device)

@@ -32,8 +32,9 @@ import torch.nn.functional as F
 from aigc_course.core.checkpoints import save_adapter, save_checkpoint
 from aigc_course.models.hub import load_pretrained
 from aigc_course.data.corpora import boundary_starts, load_corpus, random_batch, sequential_batches, split_text
-from aigc_course.core.env import bf16_supported, hardware_summary, pick_device, seed_everything
+from aigc_course.core.env import hardware_summary, pick_device, seed_everything
 from aigc_course.models.gpt import GPT, GPTConfig
+from aigc_course.recipes.common import with_precision
 from aigc_course.models.lora import LORA_ADAPTER, LoRAConfig, add_lora, lora_state_dict, trainable_parameters
 from aigc_course.core.checkpoints import find_checkpoint, read_card
 from aigc_course.data.corpora import poems_of_line_length
@@ -237,11 +238,6 @@ def fit_lm(model: GPT, train_data: torch.Tensor, val_data: dict[str, torch.Tenso
                schedule=WarmupCosine(warmup=recipe.warmup, floor=recipe.min_lr / recipe.lr), callbacks=[every],
                max_seconds=max_seconds, device=device, bf16=recipe.bf16, grad_clip=recipe.grad_clip,
                progress=progress)
-
-
-def with_precision(recipe: GPTRecipe, device: torch.device | str) -> GPTRecipe:
-    """``recipe`` with ``bf16=None`` made concrete: bfloat16 autocast where ``device`` computes in it."""
-    return recipe if recipe.bf16 is not None else replace(recipe, bf16=bf16_supported(device))
 
 
 def lm_step_loss(model: GPT, batch) -> torch.Tensor:
