@@ -132,6 +132,7 @@ class StyleConfig:
     steps: int = 50
     optimizer: str = "lbfgs"        # or "adam"
     lr: float = 1.0                 # L-BFGS step length; Adam: 0.02 is a good start
+    line_search: str | None = None  # L-BFGS only: "strong_wolfe" tries shorter steps when a step overshoots
     size: int = 256                 # longer side of the result in pixels
     init: str = "content"           # start from the content image, or "noise"
     preserve_color: bool = False    # luminance-only transfer, colours of the content image
@@ -145,6 +146,10 @@ class StyleConfig:
     def validate(self) -> None:
         if self.optimizer not in ("lbfgs", "adam"):
             raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {self.optimizer!r}")
+        if self.line_search not in (None, "strong_wolfe"):
+            raise ValueError(f"line_search must be None or 'strong_wolfe', got {self.line_search!r}")
+        if self.line_search and self.optimizer != "lbfgs":
+            raise ValueError("line_search applies to L-BFGS only; Adam takes one step per evaluation")
         if self.init not in ("content", "noise"):
             raise ValueError(f"init must be 'content' or 'noise', got {self.init!r}")
         if self.steps < 1:

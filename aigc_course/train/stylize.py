@@ -58,7 +58,7 @@ def _optimizer(config: StyleConfig):
     if config.optimizer == "lbfgs":
         return lambda canvas: torch.optim.LBFGS(canvas.parameters(), lr=config.lr, max_iter=config.steps,
                                                 max_eval=config.steps, history_size=50, tolerance_grad=1e-9,
-                                                tolerance_change=1e-12)
+                                                tolerance_change=1e-12, line_search_fn=config.line_search)
     return adam(config.lr)
 
 
