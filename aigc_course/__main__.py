@@ -304,7 +304,7 @@ def cmd_stylize(args) -> int:
                          content_weight=args.content_weight, tv_weight=args.tv_weight, optimizer=args.optimizer,
                          lr=args.lr if args.lr is not None else (1.0 if args.optimizer == "lbfgs" else 0.02),
                          preserve_color=args.preserve_color, weights=args.weights, seed=args.seed,
-                         init=args.init)
+                         init=args.init, line_search="strong_wolfe" if args.line_search else None)
     result = stylize(args.content, args.style, config)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -438,6 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--tv-weight", type=float, default=StyleConfig.tv_weight)
     sy.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs")
     sy.add_argument("--lr", type=float, help="step size (default 1 for L-BFGS, 0.02 for Adam)")
+    sy.add_argument("--line-search", action="store_true",
+                    help="L-BFGS with a strong-Wolfe line search: shorter steps instead of overshooting")
     sy.add_argument("--init", choices=["content", "noise"], default="content")
     sy.add_argument("--preserve-color", action="store_true", help="luminance-only transfer, content colours")
     sy.add_argument("--weights", choices=["caffe", "torchvision"], default="caffe",

@@ -188,5 +188,6 @@ def main() -> None:
         print(f"  with the line search the plain run's final loss {plain_loss:.4g} is reached after {evals} evaluations, "
               f"{reach:.1f} s: {plain_seconds / reach:.2f}x faster at equal loss")
 
+
 if __name__ == "__main__":
     main()

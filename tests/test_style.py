@@ -393,6 +393,23 @@ def test_cli_stylize_writes_a_png(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
     assert main(["stylize", str(tmp_path / "nope.jpg"), "flower", "--out", str(out)]) == 1
     assert "not found" in capsys.readouterr().err
+    assert main(["stylize", "chelsea", "flower", "--optimizer", "adam", "--line-search", "--out", str(out)]) == 1
+    assert "L-BFGS only" in capsys.readouterr().err
+
+
+def test_cli_line_search_flag_reaches_the_optimizer(monkeypatch, tmp_path):
+    seen = {}
+    real_lbfgs = torch.optim.LBFGS
+
+    def spy(*args, **kwargs):
+        seen["line_search_fn"] = kwargs.get("line_search_fn")
+        return real_lbfgs(*args, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "LBFGS", spy)
+    out = str(tmp_path / "out.png")
+    for flag, expected in (([], None), (["--line-search"], "strong_wolfe")):
+        assert main(["stylize", "chelsea", "flower", "--size", "48", "--steps", "2", "--out", out, *flag]) == 0
+        assert seen.pop("line_search_fn") == expected
 
 
 # ------------------------------------------------------------------ the lesson's learner version
