@@ -114,7 +114,7 @@ def main() -> None:
               ", ".join(f"{name} {sd:.1f}" for name, sd in spreads.items()))
     if rows[0][0] == "DDPM-1000":
         print()
-        for name, steps, seconds, _, fid, _ in rows[1:]:
+        for name, _, seconds, _, fid, _ in rows[1:]:
             if name.split()[0] == "DDIM-50":
                 verdict = base_seconds / seconds >= 15 and fid <= 1.2 * base_fid
                 print(f"target: {name} >= 15x faster than DDPM-1000 with FID within 20%: "
